@@ -1,0 +1,5 @@
+import sys
+
+from pebal.cli import main
+
+sys.exit(main())

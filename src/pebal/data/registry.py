@@ -1,0 +1,33 @@
+"""Data-set registry: ``open_dataset(name, root, **kwargs)`` by name.
+
+Every data set is sized and indexable; item ``i`` is a dict::
+
+    {"image": uint8 ndarray (H, W, 3) RGB,
+     "label": uint8 ndarray (H, W)  # train ids / 254 / 255, or 0 / 1 / 255 for anomaly sets
+     "name":  str}                  # a stable identifier (relative path without extension)
+
+Entries map a name to ``"module:class_or_function"``; modules load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+_DATASETS: dict[str, str] = {
+    "folder": "pebal.data.folder:FolderDataset",
+    "synthetic-inlier": "pebal.data.synthetic.datasets:SyntheticInlierDataset",
+}
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def open_dataset(name: str, root: str | os.PathLike, **kwargs):
+    """Open the data set ``name`` stored under ``root``."""
+    if name not in _DATASETS:
+        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(list_datasets())}")
+    module_name, attr = _DATASETS[name].split(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    return factory(root, **kwargs)
