@@ -16,6 +16,15 @@ import os
 
 _DATASETS: dict[str, str] = {
     "folder": "pebal.data.folder:FolderDataset",
+    "cityscapes": "pebal.data.cityscapes:CityscapesDataset",
+    "coco-ood": "pebal.data.coco:CocoOODDataset",
+    "lostandfound": "pebal.data.lostandfound:LostAndFoundDataset",
+    "fishyscapes-laf": "pebal.data.fishyscapes:FishyscapesLostAndFound",
+    "fishyscapes-static": "pebal.data.fishyscapes:FishyscapesStatic",
+    "road-anomaly": "pebal.data.road_anomaly:RoadAnomalyDataset",
+    "smiyc-anomaly": "pebal.data.smiyc:SmiycAnomalyTrack",
+    "smiyc-obstacle": "pebal.data.smiyc:SmiycObstacleTrack",
+    "streethazards": "pebal.data.streethazards:StreetHazardsDataset",
     "synthetic-inlier": "pebal.data.synthetic.datasets:SyntheticInlierDataset",
 }
 
@@ -24,10 +33,14 @@ def list_datasets() -> list[str]:
     return sorted(_DATASETS)
 
 
-def open_dataset(name: str, root: str | os.PathLike, **kwargs):
-    """Open the data set ``name`` stored under ``root``."""
+def dataset_factory(name: str):
+    """The class (or function) registered as ``name``, imported on demand."""
     if name not in _DATASETS:
         raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(list_datasets())}")
     module_name, attr = _DATASETS[name].split(":")
-    factory = getattr(importlib.import_module(module_name), attr)
-    return factory(root, **kwargs)
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def open_dataset(name: str, root: str | os.PathLike, **kwargs):
+    """Open the data set ``name`` stored under ``root``."""
+    return dataset_factory(name)(root, **kwargs)

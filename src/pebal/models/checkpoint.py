@@ -106,17 +106,27 @@ def update_metadata(path: str | os.PathLike, **updates: Any) -> dict[str, Any]:
     return meta
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+def load_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", abstention_seed: int = 0
+):
     """Load a checkpoint and return a :class:`pebal.model.PEBALModel` ready for inference.
 
     The returned model is in eval mode; its ``metadata`` attribute holds the checkpoint's
     description. Keys must match the architecture exactly (strict loading).
+
+    Recognised formats (see :mod:`pebal.models.formats`): pebal's safetensors files, NVIDIA's
+    Cityscapes ``.pth`` (the abstention channel is added, seeded by ``abstention_seed``) and
+    PEBAL's ``.pth``. PyTorch files are read with ``weights_only=True``; a file that pickles
+    arbitrary objects is refused with :class:`CheckpointError`.
     """
     from safetensors.torch import load_file
 
     from pebal.model import PEBALModel
+    from pebal.models.formats import detect_format, load_torch_checkpoint
     from pebal.models.registry import create_model
 
+    if detect_format(path) == "torch":
+        return load_torch_checkpoint(path, map_location=map_location, abstention_seed=abstention_seed)
     meta = read_metadata(path)
     num_classes = int(meta["num_classes"])
     abstention = bool(meta["abstention"])
@@ -132,8 +142,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return model.eval()
 
 
-def load_state_dict_strict(network: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """``load_state_dict(strict=True)`` with an error that lists missing, unexpected and mis-shaped keys."""
+def load_state_dict_strict(
+    network: torch.nn.Module, state: dict[str, torch.Tensor], source: str, assign: bool = False
+) -> None:
+    """``load_state_dict(strict=True)`` with an error that lists missing, unexpected and mis-shaped keys.
+
+    ``assign=True`` makes the module hold the given tensors (for a network built on the meta
+    device).
+    """
     expected = network.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -151,4 +167,4 @@ def load_state_dict_strict(network: torch.nn.Module, state: dict[str, torch.Tens
         if mis_shaped:
             lines.append(f"  wrong shapes ({len(mis_shaped)}): {'; '.join(mis_shaped[:10])}")
         raise CheckpointError("\n".join(lines))
-    network.load_state_dict(state, strict=True)
+    network.load_state_dict(state, strict=True, assign=assign)

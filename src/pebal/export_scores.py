@@ -1,0 +1,158 @@
+"""Per-frame anomaly score maps for benchmarks whose test labels are hidden.
+
+Formats (``score`` is PEBAL's anomaly score, :func:`pebal.energy.anomaly_score`, higher =
+more anomalous, at the image's resolution):
+
+* ``smiyc`` — SegmentMeIfYouCan's layout:
+  ``<out>/anomaly_p/<method>/<benchmark dataset>/<frame>.hdf5``, one float16 HDF5 dataset
+  named ``value`` of shape (H, W) per frame;
+* ``npy`` — ``<out>/<frame>.npy``, float32 (H, W) (Fishyscapes-style submissions);
+* ``png`` — ``<out>/<frame>.png``, 16-bit grey, the frame's scores scaled linearly from
+  [min, max] to [0, 65535]; ``<out>/png_ranges.json`` records each frame's (min, max), so
+  ``score = min + png / 65535 * (max - min)`` up to quantisation.
+
+Frames whose output exists are skipped unless ``overwrite``; files are written atomically.
+With several processes (``torchrun``), process ``rank`` of ``world_size`` takes frames
+``rank, rank + world_size, ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pebal.data.transforms import image_to_tensor
+from pebal.energy import anomaly_score
+
+FORMATS = ("smiyc", "npy", "png")
+
+#: names of the SegmentMeIfYouCan data sets, by (our data set, split)
+SMIYC_DATASET_NAMES = {
+    ("smiyc-anomaly", "test"): "AnomalyTrack-test",
+    ("smiyc-anomaly", "validation"): "AnomalyTrack-validation",
+    ("smiyc-anomaly", "all"): "AnomalyTrack-all",
+    ("smiyc-obstacle", "test"): "ObstacleTrack-test",
+    ("smiyc-obstacle", "validation"): "ObstacleTrack-validation",
+    ("smiyc-obstacle", "all"): "ObstacleTrack-all",
+    ("lostandfound", "testNoKnown"): "LostAndFound-testNoKnown",
+    ("lostandfound", "test"): "LostAndFound-test",
+}
+
+
+def benchmark_dataset_name(dataset: str, split: str | None) -> str:
+    """The benchmark's name for a data set (e.g. ``AnomalyTrack-test``), else ``dataset-split``."""
+    if (dataset, split) in SMIYC_DATASET_NAMES:
+        return SMIYC_DATASET_NAMES[(dataset, split)]
+    return dataset if split is None else f"{dataset}-{split}"
+
+
+def output_path(out: Path, frame: str, fmt: str, method: str, dataset_name: str) -> Path:
+    """Where ``frame``'s scores go."""
+    if fmt == "smiyc":
+        return out / "anomaly_p" / method / dataset_name / f"{frame}.hdf5"
+    if fmt == "npy":
+        return out / f"{frame}.npy"
+    if fmt == "png":
+        return out / f"{frame}.png"
+    raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def write_scores(path: Path, scores: np.ndarray, fmt: str) -> tuple[float, float] | None:
+    """Write one (H, W) score map; returns (min, max) for ``png``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    try:
+        if fmt == "smiyc":
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                f.create_dataset("value", data=scores.astype(np.float16), compression="gzip")
+        elif fmt == "npy":
+            with open(tmp, "wb") as f:
+                np.save(f, scores.astype(np.float32))
+        else:
+            from PIL import Image
+
+            lo, hi = float(scores.min()), float(scores.max())
+            scaled = (scores - lo) / (hi - lo) if hi > lo else np.zeros_like(scores)
+            Image.fromarray(np.round(scaled * 65535).astype(np.uint16)).save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return (lo, hi) if fmt == "png" else None
+
+
+@torch.no_grad()
+def frame_scores(model, image: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """Anomaly scores (H, W) float32 of one uint8 RGB image (H, W, 3)."""
+    x = image_to_tensor(image).unsqueeze(0).to(device)
+    logits = model(x)
+    return anomaly_score(logits, model.num_classes)[0].float().cpu().numpy()
+
+
+def export_scores(model, dataset, out: str | os.PathLike, fmt: str = "smiyc", method: str = "PEBAL",
+                  dataset_name: str = "dataset", device: str | torch.device = "cpu",
+                  overwrite: bool = False, rank: int = 0, world_size: int = 1,
+                  progress: bool = True) -> list[Path]:
+    """Write the score map of every frame of ``dataset``; returns the paths written.
+
+    Args:
+        model: a :class:`pebal.model.PEBALModel` (e.g. from :func:`pebal.models.load_checkpoint`).
+        dataset: sized, indexable; items have ``"image"`` and ``"name"``.
+        fmt: ``"smiyc"``, ``"npy"`` or ``"png"``.
+        method, dataset_name: the ``anomaly_p/<method>/<dataset_name>/`` folders (``smiyc``).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is not in 0..{world_size - 1}")
+    out = Path(out)
+    model = model.to(device).eval()
+    indices = range(rank, len(dataset), world_size)
+    if progress:
+        from tqdm import tqdm
+
+        indices = tqdm(indices, desc=f"scores {dataset_name}", unit="frame", disable=rank != 0)
+    written: list[Path] = []
+    ranges: dict[str, list[float]] = {}
+    for i in indices:
+        item = dataset[i]
+        path = output_path(out, item["name"], fmt, method, dataset_name)
+        if path.exists() and not overwrite:
+            continue
+        scores = frame_scores(model, item["image"], device)
+        lo_hi = write_scores(path, scores, fmt)
+        if lo_hi is not None:
+            ranges[item["name"]] = list(lo_hi)
+        written.append(path)
+    if fmt == "png" and ranges:
+        _merge_ranges(out / ("png_ranges.json" if world_size == 1 else f"png_ranges.rank{rank}.json"), ranges)
+    return written
+
+
+def _merge_ranges(path: Path, ranges: dict[str, list[float]]) -> None:
+    """Add frames' (min, max) to the JSON index (kept across resumed runs)."""
+    existing = json.loads(path.read_text()) if path.exists() else {}
+    existing.update(ranges)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp(path)
+    tmp.write_text(json.dumps(existing, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def read_png_scores(path: str | os.PathLike, ranges_file: str | os.PathLike, frame: str) -> np.ndarray:
+    """Invert the ``png`` format: float32 scores of ``frame`` (up to 16-bit quantisation)."""
+    from PIL import Image
+
+    lo, hi = json.loads(Path(ranges_file).read_text())[frame]
+    q = np.asarray(Image.open(path), dtype=np.float64) / 65535.0
+    return (lo + q * (hi - lo)).astype(np.float32)
