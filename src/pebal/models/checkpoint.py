@@ -114,7 +114,8 @@ def load_checkpoint(
     The returned model is in eval mode; its ``metadata`` attribute holds the checkpoint's
     description. Keys must match the architecture exactly (strict loading).
 
-    Recognised formats (see :mod:`pebal.models.formats`): pebal's safetensors files, NVIDIA's
+    Recognised formats (see :mod:`pebal.models.formats`): pebal's safetensors files (a model
+    without the abstention channel gets one, seeded by ``abstention_seed``), NVIDIA's
     Cityscapes ``.pth`` (the abstention channel is added, seeded by ``abstention_seed``) and
     PEBAL's ``.pth``. PyTorch files are read with ``weights_only=True``; a file that pickles
     arbitrary objects is refused with :class:`CheckpointError`.
@@ -137,7 +138,8 @@ def load_checkpoint(
     )
     state = load_file(str(path), device=str(map_location))
     load_state_dict_strict(network, state, source=str(path))
-    model = PEBALModel(network, num_classes=num_classes, add_abstention=not abstention)
+    generator = torch.Generator().manual_seed(abstention_seed)
+    model = PEBALModel(network, num_classes=num_classes, add_abstention=not abstention, generator=generator)
     model.metadata = meta
     return model.eval()
 

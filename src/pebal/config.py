@@ -1,0 +1,211 @@
+"""Typed fine-tuning configuration with the ``paper``, ``reference`` and ``embedded`` presets.
+
+Resolution order: preset -> YAML file -> ``--set section.key=value`` flags. The resolved
+config is saved next to every run (``config.yaml``) and inside every checkpoint.
+
+Presets:
+
+* ``paper``     — paper §4.2: Adam lr 1e-5, batch 16, 20 epochs, the paper's loss
+  formulation, frozen part in eval mode.
+* ``reference`` — the public implementation: batch 8, 40 epochs, its loss formulation,
+  flip 0.8, scales {0.5 .. 2}, 900x900 crops, frozen part in train mode (batch-norm drift).
+* ``embedded``  — the default of ``pebal demo``: the reference loss on the embedded
+  benchmark, sized for two CPU cores (full 128x256 frames, a fixed step budget).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "synthetic-inlier"  # registry name of the inlier training set
+    root: str = ".cache/synth"  # its root (the embedded benchmark's cache by default)
+    split: str = "train"
+    max_images: int | None = None  # use the first N training images
+    benchmark_seed: int = 0  # embedded benchmark generation (ignored for real data)
+    size: tuple[int, int] = (128, 256)
+    outlier_source: str = "embedded"  # embedded | meta-ood | coco | rgba-folder
+    outlier_root: str | None = None  # defaults to the embedded benchmark's family
+    outlier_class_fraction: float = 1.0  # paper Table 6
+    outlier_sample_fraction: float = 1.0  # paper Table 7
+    mix_probability: float = 0.5  # chance that a training image receives an outlier
+    mix_scale_range: tuple[float, float] | None = None  # the reference does not rescale
+    mix_placement: str = "uniform"  # uniform | drivable
+    flip_probability: float = 0.5
+    scales: tuple[float, ...] = (1.0,)
+    crop: tuple[int, int] | None = None  # None: full frames
+    num_workers: int = 0
+
+
+@dataclass
+class LossConfig:
+    method: str = "pebal"  # pebal | pal_ebm | pal_fixed | ebm | em
+    variant: str = "reference"  # reference | paper
+    margins: str = "fixed"  # fixed (m_in, m_out below) | auto (from the pretrained energies)
+    m_in: float = -12.0
+    m_out: float = -6.0
+    auto_in_quantile: float = 0.5
+    auto_out_quantile: float = 0.999
+    energy_weight: float = 0.1
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-5
+    batch_size: int = 8
+    epochs: int = 1
+    max_steps: int | None = None  # caps the schedule (and the run) at this many steps
+    poly_power: float = 0.9
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "embedded"
+    checkpoint: str = "weights/deeplabv3plus_small.safetensors"  # the pretrained model
+    out: str = "runs/finetune"
+    seed: int = 0
+    threads: int | None = None
+    frozen_train_mode: bool = False  # reference: True (frozen batch norm drifts)
+    checkpoint_every: int = 100  # steps
+    log_every: int = 10
+    tensorboard: bool = True
+    progress: bool = True
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "frozen_train_mode": False,
+        "data": {"flip_probability": 0.5, "scales": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)},
+        "loss": {"variant": "paper"},
+        "optim": {"lr": 1e-5, "batch_size": 16, "epochs": 20},
+    },
+    "reference": {
+        "frozen_train_mode": True,
+        "data": {
+            "flip_probability": 0.8,
+            "scales": (0.5, 0.75, 1.0, 1.5, 1.75, 2.0),
+            "crop": (900, 900),
+            "mix_probability": 0.1,
+        },
+        "loss": {"variant": "reference"},
+        "optim": {"lr": 1e-5, "batch_size": 8, "epochs": 40},
+    },
+    "embedded": {
+        "data": {"max_images": 1000, "mix_probability": 0.5},
+        "loss": {"variant": "reference"},
+        "optim": {"lr": 1e-5, "batch_size": 8, "epochs": 1, "max_steps": 600},
+    },
+}
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert a YAML / command-line value to the field's declared type (``1e-3`` -> float)."""
+    if value is None:
+        return None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _coerce(value, option, where)
+            except (TypeError, ValueError) as exc:
+                errors.append(str(exc))
+        raise ValueError(f"config key {where}: {value!r} fits none of {options}: {'; '.join(errors)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config key {where} expects a list, got {value!r}")
+        item_type = args[0] if args else Any
+        return tuple(_coerce(v, item_type, where) for v in value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"config key {where} expects true/false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ValueError(f"config key {where} expects a number, got {value!r}")
+        number = hint(value)
+        if hint is int and float(value) != number:
+            raise ValueError(f"config key {where} expects an integer, got {value!r}")
+        return number
+    if hint is str:
+        return str(value)
+    return value
+
+
+def _merge(obj: Any, updates: dict[str, Any], where: str = "") -> Any:
+    """Apply nested ``updates`` to dataclass ``obj``, refusing unknown keys, coercing types."""
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
+    for key, value in updates.items():
+        if key not in names:
+            raise ValueError(f"unknown config key '{where}{key}'; valid keys: {', '.join(sorted(names))}")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"config key {where}{key} is a section; expected a mapping, got {value!r}")
+            _merge(current, value, f"{where}{key}.")
+        else:
+            setattr(obj, key, _coerce(value, hints[key], f"{where}{key}"))
+    return obj
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["optim.lr=1e-4", "data.crop=[64,128]"]`` -> nested dict; values are YAML-parsed."""
+    updates: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"override {pair!r} must look like section.key=value")
+        dotted, raw = pair.split("=", 1)
+        node = updates
+        *parents, leaf = dotted.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(raw)
+    return updates
+
+
+def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Resolve a config: preset, then the YAML file, then ``section.key=value`` overrides."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    cfg = _merge(TrainConfig(preset=preset), PRESETS[preset])
+    if yaml_file is not None:
+        data = yaml.safe_load(Path(yaml_file).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {yaml_file} must hold a mapping, found {type(data).__name__}")
+        data.pop("preset", None)
+        _merge(cfg, data)
+    return _merge(cfg, parse_overrides(list(overrides)))
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    from pebal.models.checkpoint import write_atomically
+
+    def _write(tmp: str) -> None:
+        Path(tmp).write_text(yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))
+
+    write_atomically(path, _write)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,214 @@
+"""PEBAL fine-tuning of the final classification block (single process or ``torchrun``).
+
+Data flow: inlier training set -> AnomalyMix (outlier pixels labelled 254) -> augmentation
+-> model logits (N, Y+1, H, W) -> loss -> Adam step on the final block only.
+
+Every random choice is derived from ``cfg.seed``: the sample order from
+(seed, epoch) through ``DistributedSampler``, each sample's mixing and augmentation from
+(seed, epoch, index), the new abstention channel and dropout from a seeded torch generator.
+A training checkpoint (``train_state.pt``: final block, every buffer, optimizer, scheduler,
+RNG state) is written atomically every ``checkpoint_every`` steps; ``resume=True`` continues
+from it to the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from pebal.config import TrainConfig, save_config
+from pebal.data.transforms import image_to_tensor
+from pebal.losses import build_loss
+from pebal.model import PEBALModel
+from pebal.models.checkpoint import load_checkpoint, save_checkpoint, write_atomically
+from pebal.training_data import build_training_set
+from pebal.training_margins import resolve_margins
+
+STATE_FILE = "train_state.pt"
+MODEL_FILE = "model.safetensors"
+
+
+def collate(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Items -> (images (N, 3, H, W) normalised float32, labels (N, H, W) long)."""
+    images = torch.stack([image_to_tensor(item["image"]) for item in items])
+    labels = torch.stack([torch.from_numpy(item["label"].astype(np.int64)) for item in items])
+    return images, labels
+
+
+def poly_schedule(total_steps: int, power: float):
+    """``lr_t = lr * (1 - t / total)^power``: decays over exactly ``total_steps`` updates and
+    reaches 0 at the end (the reference's schedule ran past its end; this one stops)."""
+
+    def factor(step: int) -> float:
+        return max(0.0, 1.0 - step / total_steps) ** power
+
+    return factor
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def load_pretrained(cfg: TrainConfig, device: torch.device) -> PEBALModel:
+    """The model to fine-tune: any checkpoint :func:`~pebal.models.load_checkpoint` reads,
+    frozen outside ``final``, with the abstention channel added (seeded by ``cfg.seed``)
+    unless the checkpoint already has it."""
+    model = load_checkpoint(cfg.checkpoint, abstention_seed=cfg.seed)
+    model.frozen_train_mode = cfg.frozen_train_mode
+    return model.to(device)
+
+
+def _training_state(model, optimizer, scheduler, step, cfg, margins) -> dict:
+    return {
+        "step": step,
+        "final": model.final.state_dict(),
+        "buffers": dict(model.network.named_buffers()),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "margins": list(margins),
+        "seed": cfg.seed,
+    }
+
+
+def _restore(path: Path, model, optimizer, scheduler) -> int:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.final.load_state_dict(state["final"])
+    buffers = dict(model.network.named_buffers())
+    for name, value in state["buffers"].items():
+        buffers[name].copy_(value)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
+def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+    """Fine-tune ``cfg.checkpoint`` with PEBAL; returns the path of the fine-tuned checkpoint.
+
+    ``stop_after`` ends the run after that many steps (as a kill would; for tests).
+    """
+    rank, world = _distributed()
+    device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed + rank)
+
+    model = load_pretrained(cfg, device)
+    num_classes = model.num_classes
+    dataset = build_training_set(cfg)
+    margins = resolve_margins(cfg, model, device)
+    loss_overrides = {"energy_weight": cfg.loss.energy_weight}
+    if cfg.loss.method != "em":
+        loss_overrides.update(m_in=margins[0], m_out=margins[1])
+    else:
+        loss_overrides = {}
+    criterion = build_loss(cfg.loss.method, num_classes, cfg.loss.variant, **loss_overrides)
+
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    steps_per_epoch = len(sampler) // cfg.optim.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"{len(dataset)} training samples over {world} process(es) do not fill one batch of {cfg.optim.batch_size}"
+        )
+    total_steps = cfg.optim.epochs * steps_per_epoch
+    if cfg.optim.max_steps is not None:
+        total_steps = min(total_steps, cfg.optim.max_steps)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.optim.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(total_steps, cfg.optim.poly_power))
+    train_module = model
+    if world > 1:
+        train_module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    step = 0
+    state_path = out / STATE_FILE
+    if resume and state_path.is_file():
+        step = _restore(state_path, model, optimizer, scheduler)
+    if rank == 0:
+        save_config(cfg, out / "config.yaml")
+
+    writer = _tensorboard(cfg, out) if rank == 0 else None
+    progress = _progress(cfg, total_steps, step) if rank == 0 else None
+    model.train()
+    started = time.perf_counter()
+    while step < total_steps:
+        epoch, skip = divmod(step, steps_per_epoch)
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
+        indices = list(sampler)[skip * cfg.optim.batch_size : steps_per_epoch * cfg.optim.batch_size]
+        loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, sampler=indices, collate_fn=collate,
+                            num_workers=cfg.data.num_workers, drop_last=True)
+        for images, labels in loader:
+            images, labels = images.to(device), labels.to(device)
+            logits = train_module(images)
+            loss, parts = criterion(logits, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix({k: f"{v.item():.3g}" for k, v in parts.items()}, refresh=False)
+            if writer is not None and step % cfg.log_every == 0:
+                for name, value in parts.items():
+                    writer.add_scalar(f"loss/{name}", value.item(), step)
+                writer.add_scalar("lr", scheduler.get_last_lr()[0], step)
+                writer.add_scalar("outlier_fraction", (labels == 254).float().mean().item(), step)
+            if rank == 0 and (step % cfg.checkpoint_every == 0 or step == total_steps):
+                state = _training_state(model, optimizer, scheduler, step, cfg, margins)
+                write_atomically(state_path, lambda tmp: torch.save(state, tmp))
+            if step >= total_steps or (stop_after is not None and step >= stop_after):
+                break
+        if stop_after is not None and step >= stop_after:
+            break
+    if progress is not None:
+        progress.close()
+    if writer is not None:
+        writer.close()
+
+    final_path = out / MODEL_FILE
+    if rank == 0 and step >= total_steps:
+        meta = model.metadata
+        save_checkpoint(
+            final_path, model.network, architecture=meta["architecture"], num_classes=num_classes, abstention=True,
+            model_kwargs=meta.get("model_kwargs", {}), config=cfg.to_dict(),
+            margins={"m_in": margins[0], "m_out": margins[1]}, base_checkpoint=str(cfg.checkpoint),
+            train_seconds=time.perf_counter() - started, steps=total_steps,
+        )
+    if world > 1:
+        dist.barrier()
+    return final_path
+
+
+def _tensorboard(cfg: TrainConfig, out: Path):
+    if not cfg.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is an optional extra
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def _progress(cfg: TrainConfig, total: int, start: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc="fine-tune", unit="step", disable=not cfg.progress, dynamic_ncols=True)
+
+
