@@ -67,8 +67,13 @@ def evaluate_anomaly(
     device: torch.device | str = "cpu",
     progress: bool = True,
     desc: str = "evaluate",
-) -> dict[str, dict[str, float]]:
-    """Pixel metrics of every method on an anomaly data set (labels 0 / 1 / 255)."""
+    curves: bool = False,
+) -> dict[str, dict]:
+    """Pixel metrics of every method on an anomaly data set (labels 0 / 1 / 255).
+
+    Returns ``{method: {"auroc", "ap", "fpr95", ...}}``; with ``curves=True`` each entry also
+    holds ``"curves"``: the ROC and PR curves, decimated for plotting.
+    """
     methods = dict(DEFAULT_METHODS if methods is None else methods)
     for name, (model_key, score_name) in methods.items():
         if model_key not in models:
@@ -91,9 +96,9 @@ def evaluate_anomaly(
     bar.close()
     results = {}
     for name, state in states.items():
-        if world > 1:
-            state = state.all_reduce()
-        results[name] = state.compute()
+        results[name] = state.compute()  # merges the processes' exact states under torchrun
+        if curves:
+            results[name]["curves"] = state.curves()
     return results
 
 

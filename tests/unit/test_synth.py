@@ -159,3 +159,16 @@ def test_cli_writes_the_benchmark(tmp_path, capsys):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"] == {"train": 1, "val": 1, "outlier_exposure": 1, "test": 1}
     assert (out / "test" / "road-obstacles" / "original" / "00000.png").is_file()
+
+
+def test_at_least_reuses_a_larger_benchmark_without_deleting(tmp_path):
+    from pebal.data.synthetic import ensure_benchmark
+    from pebal.data.synthetic.cache import SynthCounts
+
+    big = SynthCounts(train=3, val=1, outlier_exposure=2, test=1)
+    ensure_benchmark(tmp_path, seed=0, size=(64, 128), counts=big)
+    files = sorted(p.name for p in (tmp_path / "inlier" / "train" / "images").iterdir())
+    ensure_benchmark(tmp_path, seed=0, size=(64, 128), counts=SynthCounts(train=2, val=1, outlier_exposure=2, test=1),
+                     at_least=True)
+    assert sorted(p.name for p in (tmp_path / "inlier" / "train" / "images").iterdir()) == files
+    assert len(files) == 3

@@ -76,7 +76,8 @@ def all_jobs(counts: SynthCounts) -> list[tuple[str, int]]:
 
 
 def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
-                     counts: SynthCounts | dict | None = None, workers: int = 1, log=None) -> Path:
+                     counts: SynthCounts | dict | None = None, workers: int = 1, log=None,
+                     at_least: bool = False) -> Path:
     """Generate the benchmark under ``root`` (or reuse it) and return ``root`` as a Path.
 
     Args:
@@ -85,6 +86,9 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
         counts: :class:`SynthCounts` or a dict of some of its fields.
         workers: processes used to render (the files do not depend on it).
         log: optional callable receiving progress lines.
+        at_least: reuse a complete benchmark of the same (seed, size, version) whose counts
+            are all at least ``counts`` (item ``i`` of a split never depends on the counts,
+            so a larger benchmark contains the smaller one); never delete anything then.
     """
     root = Path(root)
     counts = _as_counts(counts)
@@ -95,18 +99,18 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
         raise ValueError(f"seed must be >= 0, got {seed}")
     config = {"generator": "pebal.data.synthetic", "version": GENERATOR_VERSION, "seed": int(seed), "size": [h, w]}
     manifest_path = root / "manifest.json"
-    if _manifest_matches(manifest_path, config, counts):
+    if _manifest_matches(manifest_path, config, counts, at_least):
         return root
     root.mkdir(parents=True, exist_ok=True)
     with _exclusive(root / ".synth.lock"):
         # Another process may have finished the same benchmark while we waited for the lock.
-        if _manifest_matches(manifest_path, config, counts):
+        if _manifest_matches(manifest_path, config, counts, at_least):
             return root
         _generate(root, config, counts, workers, log)
     return root
 
 
-def _manifest_matches(manifest_path: Path, config: dict, counts: SynthCounts) -> bool:
+def _manifest_matches(manifest_path: Path, config: dict, counts: SynthCounts, at_least: bool = False) -> bool:
     if not manifest_path.is_file():
         return False
     try:
@@ -114,7 +118,13 @@ def _manifest_matches(manifest_path: Path, config: dict, counts: SynthCounts) ->
     except json.JSONDecodeError:
         return False
     root = manifest_path.parent
-    return (all(manifest.get(k) == v for k, v in config.items()) and manifest.get("counts") == asdict(counts)
+    found = manifest.get("counts") or {}
+    wanted = asdict(counts)
+    if at_least:
+        enough = all(isinstance(found.get(k), int) and found[k] >= v for k, v in wanted.items())
+    else:
+        enough = found == wanted
+    return (all(manifest.get(k) == v for k, v in config.items()) and enough
             and all((root / rel).is_file() for rel in manifest.get("files", {})))
 
 

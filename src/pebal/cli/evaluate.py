@@ -1,0 +1,78 @@
+"""``pebal evaluate``: every method on a data set in one pass; table, JSON and markdown.
+
+PEBAL's energy is read from the fine-tuned checkpoint; MSP, Max Logit, Entropy and Energy
+from the model before fine-tuning (``--pretrained``, default: the checkpoint the run started
+from, recorded in its metadata). ``--dataset embedded`` evaluates every embedded test set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="anomaly metrics of PEBAL and the post-hoc baselines")
+    parser.add_argument("--checkpoint", required=True, help="fine-tuned checkpoint")
+    parser.add_argument("--pretrained", help="checkpoint before fine-tuning (default: from the metadata)")
+    parser.add_argument("--dataset", default="embedded", help="registry name, or 'embedded' (all embedded test sets)")
+    parser.add_argument("--root", default=".cache/synth", help="data set root")
+    parser.add_argument("--split", help="split, for data sets that have several")
+    parser.add_argument("--inlier-dataset", help="inlier data set for mIoU before/after (embedded: synthetic-inlier)")
+    parser.add_argument("--inlier-root", help="its root (default: --root)")
+    parser.add_argument("--inlier-split", default="val")
+    parser.add_argument("--out", default="runs/evaluate", help="folder for results.json and results.md")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--quiet", action="store_true")
+    parser.set_defaults(func=run)
+
+
+def _datasets(args) -> dict:
+    from pebal.data.registry import open_dataset
+
+    if args.dataset == "embedded":
+        from pebal.data.synthetic import synthetic_test_sets
+
+        return synthetic_test_sets(args.root)
+    kwargs = {"split": args.split} if args.split else {}
+    return {args.dataset: open_dataset(args.dataset, args.root, **kwargs)}
+
+
+def run(args) -> int:
+    from pebal.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
+    from pebal.models import load_checkpoint
+    from pebal.predict import resolve_device
+    from pebal.report import anomaly_table, summary_markdown, write_json
+
+    device = resolve_device(args.device)
+    finetuned = load_checkpoint(args.checkpoint).to(device)
+    pretrained_path = args.pretrained or finetuned.metadata.get("base_checkpoint")
+    if pretrained_path is None:
+        print("no --pretrained checkpoint and none recorded: baselines are read from the fine-tuned model")
+        pretrained = finetuned
+    else:
+        pretrained = load_checkpoint(pretrained_path).to(device)
+    models = {"pretrained": pretrained, "finetuned": finetuned}
+    results: dict = {}
+    for name, dataset in _datasets(args).items():
+        results[name] = evaluate_anomaly(dataset, models, finetuned.num_classes, DEFAULT_METHODS,
+                                         batch_size=args.batch_size, device=device, progress=not args.quiet, desc=name)
+    inlier = args.inlier_dataset or ("synthetic-inlier" if args.dataset == "embedded" else None)
+    if inlier:
+        from pebal.data.registry import open_dataset
+
+        val = open_dataset(inlier, args.inlier_root or args.root, split=args.inlier_split)
+        results["miou"] = evaluate_segmentation(val, models, finetuned.num_classes, batch_size=args.batch_size,
+                                                device=device, progress=not args.quiet)
+    sets = [k for k in results if k != "miou"]
+    results["checkpoint"], results["pretrained"] = str(args.checkpoint), pretrained_path
+    out = Path(args.out)
+    write_json(out / "results.json", results)
+    methods = list(DEFAULT_METHODS)
+    (out / "results.md").write_text(summary_markdown(results, methods, sets))
+    print(anomaly_table({s: results[s] for s in sets}, methods))
+    if "miou" in results:
+        m = results["miou"]
+        print(f"inlier mIoU: before {100 * m['pretrained']['miou']:.2f}  after {100 * m['finetuned']['miou']:.2f}")
+    print(f"written: {out}/results.json, {out}/results.md")
+    return 0
