@@ -14,6 +14,16 @@ import sys
 #: Subcommand modules, in the order ``pebal --help`` lists them.
 _COMMAND_MODULES = (
     "pebal.cli.info",
+    "pebal.cli.synth",
+    "pebal.cli.demo",
+    "pebal.cli.train",
+    "pebal.cli.evaluate",
+    "pebal.cli.pretrain",
+    "pebal.cli.predict",
+    "pebal.cli.calibrate",
+    "pebal.cli.export",
+    "pebal.cli.data",
+    "pebal.cli.export_scores",
 )
 
 
