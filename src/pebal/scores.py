@@ -12,7 +12,12 @@ name          score                                               reference
 ``entropy``    ``-sum_c p_c log p_c``                              —
 ``energy``     ``-logsumexp_c f_c`` (free energy, temperature 1)   Liu et al. 2020
 ``pebal``      Gaussian-smoothed ``-logsumexp_c f_c`` (7x7, s=1)   Tian et al. 2022
+``abstention`` ``softmax(f)_Y`` over all Y+1 channels              EM baseline (Table 5)
 ============  ==================================================  =====================
+
+``abstention`` is the one exception to "inlier channels only": it reads the extra class of
+a model trained with it (the EM baseline), needs logits with exactly Y+1 channels, and so
+lives in :data:`ABSTENTION_SCORES` (``get_score`` finds both).
 """
 
 from __future__ import annotations
@@ -57,6 +62,13 @@ def pebal_score(logits: torch.Tensor, num_classes: int) -> torch.Tensor:
     return anomaly_score(logits, num_classes)
 
 
+def abstention_score(logits: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Softmax probability of the abstention channel ``Y`` over all ``Y+1`` channels."""
+    if logits.dim() != 4 or logits.shape[1] != num_classes + 1:
+        raise ValueError(f"the abstention score needs logits (N, {num_classes + 1}, H, W), got {tuple(logits.shape)}")
+    return F.softmax(logits.float(), dim=1)[:, num_classes]
+
+
 #: Every score by name.
 SCORES: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
     "pebal": pebal_score,
@@ -66,8 +78,14 @@ SCORES: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
     "energy": energy_score,
 }
 
+#: Scores that read the abstention channel (logits with exactly Y+1 channels); kept apart
+#: from :data:`SCORES`, whose members all work on the inlier channels alone.
+ABSTENTION_SCORES: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {"abstention": abstention_score}
+
 
 def get_score(name: str) -> Callable[[torch.Tensor, int], torch.Tensor]:
+    if name in ABSTENTION_SCORES:
+        return ABSTENTION_SCORES[name]
     if name not in SCORES:
-        raise ValueError(f"unknown anomaly score {name!r}; valid: {', '.join(SCORES)}")
+        raise ValueError(f"unknown anomaly score {name!r}; valid: {', '.join([*SCORES, *ABSTENTION_SCORES])}")
     return SCORES[name]

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "pebal.cli.export",
     "pebal.cli.data",
     "pebal.cli.export_scores",
+    "pebal.cli.experiment",
 )
 
 

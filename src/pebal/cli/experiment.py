@@ -1,0 +1,33 @@
+"""``pebal experiment NAME``: run (or resume) a paper-table experiment from
+``configs/experiments/NAME.yaml`` (or a YAML path) and print its markdown table."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("experiment", help="run a paper-table experiment (resumable, several seeds)")
+    parser.add_argument("name", help="methods | ablation | outlier_diversity | outlier_size | efficiency, "
+                                     "or a YAML file")
+    parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the config's, 0 1 2)")
+    parser.add_argument("--out", help="output folder (default runs/experiments/NAME)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a training config value of every run, e.g. --set optim.max_steps=100")
+    parser.add_argument("--bootstrap", type=int,
+                        help="bootstrap replicates over test images (default: the config's, 1000)")
+    parser.add_argument("--device", default="cpu", help="torch device of the evaluation (training picks its own)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from pebal.experiments import run_experiment
+
+    results = run_experiment(args.name, out=args.out, seeds=args.seeds, overrides=args.overrides,
+                             device=args.device, progress=not args.quiet, log=None if args.quiet else print,
+                             bootstrap_samples=args.bootstrap)
+    out = Path(args.out) if args.out else Path("runs") / "experiments" / results["experiment"]
+    print((out / "results.md").read_text())
+    print(f"results: {out}/ (results.json, results.md, results.png, runs/)")
+    return 0

@@ -1,0 +1,84 @@
+"""One run's evaluation: named scorers on one model, per-image exact counts, timings.
+
+A scorer maps ``(logits (N, C, H, W), features (N, D, h, w) or None)`` to (N, H, W) scores,
+higher = more anomalous. :func:`build_scorers` makes them from score names: every entry of
+:data:`pebal.scores.SCORES`, plus ``sml`` and ``mahalanobis`` (which need fitted statistics).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from pebal.data.transforms import image_to_tensor
+from pebal.evaluate import batches
+from pebal.experiments.bootstrap import PerImageCounts
+from pebal.scores import ABSTENTION_SCORES, SCORES, get_score
+
+Scorer = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+FITTED_SCORES = ("sml", "mahalanobis")
+
+
+def build_scorers(names: list[str], num_classes: int, sml=None, mahalanobis=None) -> dict[str, Scorer]:
+    """Scorers by name; ``sml`` / ``mahalanobis``: the fitted statistics those two need."""
+    scorers: dict[str, Scorer] = {}
+    for name in names:
+        if name == "sml":
+            if sml is None:
+                raise ValueError("the 'sml' score needs fitted SML statistics")
+            scorers[name] = lambda logits, _features, s=sml: s.score(logits)
+        elif name == "mahalanobis":
+            if mahalanobis is None:
+                raise ValueError("the 'mahalanobis' score needs fitted Mahalanobis statistics")
+            scorers[name] = lambda logits, features, s=mahalanobis: s.score(features, size=tuple(logits.shape[2:]))
+        elif name in SCORES or name in ABSTENTION_SCORES:
+            scorers[name] = lambda logits, _features, fn=get_score(name): fn(logits, num_classes)
+        else:
+            valid = [*SCORES, *ABSTENTION_SCORES, *FITTED_SCORES]
+            raise ValueError(f"unknown score {name!r}; valid: {', '.join(valid)}")
+    return scorers
+
+
+@torch.no_grad()
+def score_dataset(dataset, model, scorers: dict[str, Scorer], batch_size: int = 8,
+                  device: torch.device | str = "cpu") -> dict[str, PerImageCounts]:
+    """Every scorer on every image of an anomaly ``dataset`` (labels 0 / 1 / 255), one
+    forward pass per batch; returns one :class:`PerImageCounts` per scorer."""
+    from pebal.baselines.mahalanobis import classifier_features
+
+    model.eval()
+    states = {name: PerImageCounts() for name in scorers}
+    need_features = "mahalanobis" in scorers
+    with classifier_features(model) as store:
+        for batch in batches(dataset, batch_size, range(len(dataset))):
+            x = torch.stack([image_to_tensor(item["image"]) for item in batch]).to(device)
+            labels = np.stack([item["label"] for item in batch])
+            logits = model(x)
+            features = store[0] if need_features else None
+            for name, scorer in scorers.items():
+                states[name].update(scorer(logits, features).float().cpu().numpy(), labels)
+    return states
+
+
+@torch.no_grad()
+def inference_seconds(model, dataset, num_images: int = 20, warmup: int = 2,
+                      device: torch.device | str = "cpu") -> float:
+    """Mean wall-clock seconds of ``model(x)`` plus PEBAL's score for one image (batch 1),
+    over the first ``num_images`` images after ``warmup`` untimed passes."""
+    model.eval()
+    n = min(num_images, len(dataset))
+    if n == 0:
+        raise ValueError("no image to time")
+    images = [image_to_tensor(dataset[i]["image"]).unsqueeze(0).to(device) for i in range(n)]
+    for x in images[:warmup]:
+        model.anomaly_score(model(x))
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for x in images:
+        model.anomaly_score(model(x))
+    sync()
+    return (time.perf_counter() - start) / n

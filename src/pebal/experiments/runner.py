@@ -1,0 +1,245 @@
+"""Run a paper-table experiment: every (setting, seed) in its own folder, resumable, then
+mean ± std over seeds and a percentile bootstrap interval over test images.
+
+Layout of ``out``::
+
+    experiment.json                      the spec, seeds and overrides of the last call
+    runs/pretrained/model.safetensors    copy of the pretrained checkpoint (SML / Mahalanobis
+                                         statistics are stored in its metadata, the original
+                                         file is never rewritten)
+    runs/pretrained/seed_<s>/result.json every post-hoc score of the pretrained model
+    runs/<setting>/seed_<s>/finetune/    the fine-tuning run (config.yaml, model.safetensors)
+    runs/<setting>/seed_<s>/result.json  its metrics (+ bootstrap replicates, mIoU, timings)
+    results.json, results.md, results.png
+
+A run whose ``result.json`` exists is skipped (a post-hoc run only if it holds every score
+asked for); an interrupted fine-tuning continues from its ``train_state.pt``.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pebal.config import load_config
+from pebal.experiments.bootstrap import METRICS, PerImageCounts
+from pebal.experiments.evaluation import FITTED_SCORES, build_scorers, inference_seconds, score_dataset
+from pebal.experiments.spec import ExperimentSpec, Setting, load_spec
+from pebal.report import write_json
+
+RESULT_FILE = "result.json"
+
+
+def _finite(values):
+    return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in values]
+
+
+def _score_results(states: dict[str, PerImageCounts], spec: ExperimentSpec) -> dict:
+    out = {}
+    for name, state in states.items():
+        metrics = state.metrics()
+        replicates = state.bootstrap(spec.bootstrap_samples, spec.bootstrap_seed)
+        keep = ("auroc", "ap", "fpr95", "fpr95_reference", "best_f1", "num_positive", "num_negative")
+        out[name] = {**{k: metrics[k] for k in keep}, "num_images": state.num_images,
+                     "bootstrap": {m: _finite(r.tolist()) for m, r in replicates.items()}}
+    return out
+
+
+def _evaluate(model, scorers, test_sets, spec, device) -> dict:
+    """{score: {test set: metrics}} of one model."""
+    by_score: dict[str, dict] = {name: {} for name in scorers}
+    for set_name, dataset in test_sets.items():
+        states = score_dataset(dataset, model, scorers, spec.eval_batch_size, device)
+        for name, result in _score_results(states, spec).items():
+            by_score[name][set_name] = result
+    return by_score
+
+
+def _miou(model, cfg, spec, device) -> float | None:
+    if not spec.segmentation:
+        return None
+    from pebal.data.registry import open_dataset
+    from pebal.evaluate import evaluate_segmentation
+
+    val = open_dataset(cfg.data.dataset, cfg.data.root, split="val")
+    result = evaluate_segmentation(val, {"m": model}, model.num_classes, spec.eval_batch_size, device, progress=False)
+    return result["m"]["miou"]
+
+
+def _test_sets(cfg) -> dict:
+    from pebal.data.synthetic import synthetic_test_sets
+
+    if not cfg.data.dataset.startswith("synthetic"):
+        raise ValueError(f"experiments evaluate on the embedded benchmark's test sets; data.dataset is "
+                         f"{cfg.data.dataset!r}: use `pebal evaluate` for real benchmarks")
+    return synthetic_test_sets(cfg.data.root)
+
+
+def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) -> Path:
+    from pebal.baselines import load_or_fit_mahalanobis, load_or_fit_sml
+    from pebal.data.registry import open_dataset
+    from pebal.models import load_checkpoint
+
+    run_dir = out / "runs" / "pretrained" / f"seed_{seed}"
+    result_path = run_dir / RESULT_FILE
+    wanted = sorted({s.score for s in settings})
+    if result_path.is_file():
+        import json
+
+        if set(wanted) <= set(json.loads(result_path.read_text())["scores"]):
+            log(f"skip pretrained seed {seed} (done)")
+            return result_path
+    log(f"post-hoc scores {', '.join(wanted)} on the pretrained model, seed {seed}")
+    started = time.perf_counter()
+    copy = out / "runs" / "pretrained" / "model.safetensors"
+    if not copy.is_file():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base_cfg.checkpoint, copy)
+    model = load_checkpoint(copy, abstention_seed=seed).to(device)
+    sml = mahalanobis = None
+    if any(name in FITTED_SCORES for name in wanted):
+        train = open_dataset(base_cfg.data.dataset, base_cfg.data.root, split=base_cfg.data.split)
+        limit = spec.statistics_max_images if spec.statistics_max_images is not None else base_cfg.data.max_images
+        if "sml" in wanted:
+            sml = load_or_fit_sml(model, train, copy, max_images=limit, batch_size=spec.eval_batch_size, device=device)
+        if "mahalanobis" in wanted:
+            mahalanobis = load_or_fit_mahalanobis(model, train, copy, spec.mahalanobis_pixels_per_image, seed=seed,
+                                                  max_images=limit, batch_size=spec.eval_batch_size, device=device)
+    scorers = build_scorers(wanted, model.num_classes, sml=sml, mahalanobis=mahalanobis)
+    result = {"setting": "pretrained", "seed": seed, "checkpoint": str(base_cfg.checkpoint),
+              "scores": _evaluate(model, scorers, test_sets, spec, device),
+              "miou": _miou(model, base_cfg, spec, device),
+              "efficiency": _efficiency(model, None, None, test_sets, spec, device)}
+    result["seconds"] = time.perf_counter() - started
+    write_json(result_path, result)
+    return result_path
+
+
+def _efficiency(model, cfg, checkpoint_meta, test_sets, spec, device) -> dict | None:
+    if spec.table != "efficiency":
+        return None
+    trainable, total = model.parameter_counts()
+    if cfg is None:  # the pretrained model: nothing is trained
+        trainable = 0
+    out = {"trainable_parameters": trainable, "total_parameters": total,
+           "inference_seconds_per_image": inference_seconds(model, next(iter(test_sets.values())),
+                                                            spec.inference_images, device=device)}
+    if cfg is not None and checkpoint_meta is not None:
+        from pebal.training_data import build_training_set
+
+        steps = int(checkpoint_meta["steps"])
+        per_step = float(checkpoint_meta["train_seconds"]) / steps
+        steps_per_epoch = len(build_training_set(cfg)) // cfg.optim.batch_size
+        out.update(seconds_per_step=per_step, steps=steps, steps_per_epoch=steps_per_epoch,
+                   seconds_per_epoch=per_step * steps_per_epoch, batch_size=cfg.optim.batch_size)
+    return out
+
+
+def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device, progress, log) -> Path:
+    from pebal.models import load_checkpoint
+    from pebal.train import finetune
+
+    run_dir = out / "runs" / setting.name / f"seed_{seed}"
+    result_path = run_dir / RESULT_FILE
+    if result_path.is_file():
+        log(f"skip {setting.name} seed {seed} (done)")
+        return result_path
+    log(f"train {setting.name} seed {seed}")
+    started = time.perf_counter()
+    cfg = load_config(spec.preset, None, [*spec.set, *overrides, *setting.overrides(), f"seed={seed}",
+                                          f"out={run_dir / 'finetune'}", f"progress={str(progress).lower()}"])
+    path = finetune(cfg, resume=True)
+    model = load_checkpoint(path).to(device)
+    scorers = build_scorers([setting.score], model.num_classes)
+    result = {"setting": setting.name, "seed": seed, "checkpoint": str(path),
+              "scores": _evaluate(model, scorers, test_sets, spec, device),
+              "miou": _miou(model, cfg, spec, device),
+              "efficiency": _efficiency(model, cfg, model.metadata, test_sets, spec, device),
+              "config": cfg.to_dict()}
+    result["seconds"] = time.perf_counter() - started
+    write_json(result_path, result)
+    return result_path
+
+
+def _summary(values: list[float]) -> dict:
+    v = np.asarray([np.nan if x is None else x for x in values], dtype=np.float64)
+    return {"mean": float(np.nanmean(v)) if v.size else None,
+            "std": float(np.nanstd(v, ddof=1)) if np.sum(~np.isnan(v)) > 1 else 0.0,
+            "per_seed": _finite(v.tolist())}
+
+
+def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: list[int], set_names: list[str]) -> dict:
+    """Mean ± std over seeds; the 95% percentile bootstrap interval of the seed-mean (the
+    replicates of every seed share their image draws, so they are averaged draw by draw)."""
+    from pebal.experiments.bootstrap import percentile_interval
+
+    rows = []
+    for setting in spec.settings:
+        key = setting.name if setting.trained else "pretrained"
+        results = [runs[(key, s)] for s in seeds]
+        metrics = {}
+        for set_name in set_names:
+            entries = [r["scores"][setting.score][set_name] for r in results]
+            metrics[set_name] = {}
+            for m in METRICS:
+                summary = _summary([e[m] for e in entries])
+                reps = np.mean([np.asarray(_finite(e["bootstrap"][m]), dtype=np.float64) for e in entries], axis=0)
+                summary["ci95"] = list(percentile_interval(reps, 0.95))
+                metrics[set_name][m] = summary
+        row = {"setting": setting.name, "label": setting.label or setting.name, "score": setting.score,
+               "trained": setting.trained, "metrics": metrics,
+               "miou": _summary([r["miou"] for r in results]) if results[0]["miou"] is not None else None}
+        if results[0].get("efficiency"):
+            row["efficiency"] = {k: _summary([r["efficiency"][k] for r in results])
+                                 for k, v in results[0]["efficiency"].items() if isinstance(v, (int, float))}
+        rows.append(row)
+    return {"experiment": spec.name, "title": spec.title, "seeds": seeds, "test_sets": set_names, "rows": rows}
+
+
+def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seeds: list[int] | None = None,
+                   overrides: list[str] = (), device: str = "cpu", progress: bool = True, log=print,
+                   bootstrap_samples: int | None = None) -> dict:
+    """Run (or resume) an experiment; returns the content of ``results.json``.
+
+    ``overrides``: ``section.key=value`` training-config overrides of every run (budgets);
+    ``bootstrap_samples`` replaces the spec's number of bootstrap replicates.
+    """
+    import json
+
+    from pebal.experiments.tables import experiment_markdown, plot_experiment
+    from pebal.training_data import ensure_embedded_data
+
+    spec = load_spec(name_or_path)
+    if bootstrap_samples is not None:
+        spec.bootstrap_samples = int(bootstrap_samples)
+    seeds = list(spec.seeds if seeds is None else seeds)
+    if not seeds:
+        raise ValueError("at least one seed is needed")
+    out = Path(out if out is not None else Path("runs") / "experiments" / spec.name)
+    log = log or (lambda *_: None)
+    overrides = list(overrides)
+    base_cfg = load_config(spec.preset, None, [*spec.set, *overrides])
+    ensure_embedded_data(base_cfg)
+    test_sets = _test_sets(base_cfg)
+    write_json(out / "experiment.json", {"spec": spec.to_dict(), "seeds": seeds, "overrides": overrides})
+
+    posthoc = [s for s in spec.settings if not s.trained]
+    runs: dict[tuple[str, int], dict] = {}
+    for seed in seeds:
+        if posthoc:
+            path = _posthoc_run(spec, posthoc, seed, base_cfg, out, test_sets, device, log)
+            runs[("pretrained", seed)] = json.loads(path.read_text())
+        for setting in spec.settings:
+            if setting.trained:
+                path = _trained_run(spec, setting, seed, overrides, out, test_sets, device, progress, log)
+                runs[(setting.name, seed)] = json.loads(path.read_text())
+    results = aggregate(spec, runs, seeds, list(test_sets))
+    results["overrides"] = overrides
+    write_json(out / "results.json", results)
+    (out / "results.md").write_text(experiment_markdown(results, spec.row_header, spec.table))
+    plot_experiment(results, out / "results.png")
+    return results

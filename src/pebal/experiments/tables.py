@@ -1,0 +1,89 @@
+"""Markdown tables in the paper's layout and a plot of an experiment's ``results.json``.
+
+Anomaly tables (paper Tables 1, 5, 6, 7): one row per setting, AUROC / AP / FPR95 (%) per
+test set as ``mean ± std`` over seeds, then a second table with the 95% bootstrap intervals
+(over test images) of AP and FPR95. The efficiency table: parameters and seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+COLUMNS = (("auroc", "AUROC"), ("ap", "AP"), ("fpr95", "FPR95"))
+
+
+def _pm(summary: dict | None, scale: float = 100.0, digits: int = 2) -> str:
+    if summary is None or summary.get("mean") is None:
+        return "—"
+    return f"{scale * summary['mean']:.{digits}f} ± {scale * summary['std']:.{digits}f}"
+
+
+def _ci(summary: dict) -> str:
+    lo, hi = summary["ci95"]
+    return "—" if lo is None or lo != lo else f"[{100 * lo:.2f}, {100 * hi:.2f}]"
+
+
+def anomaly_markdown(results: dict, row_header: str = "method") -> str:
+    sets = results["test_sets"]
+    has_miou = any(r.get("miou") for r in results["rows"])
+    head = [row_header, *(f"{s} {label}" for s in sets for _, label in COLUMNS)] + (["mIoU"] if has_miou else [])
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for row in results["rows"]:
+        cells = [row["label"], *(_pm(row["metrics"][s][m]) for s in sets for m, _ in COLUMNS)]
+        if has_miou:
+            cells.append(_pm(row.get("miou")))
+        lines.append("| " + " | ".join(cells) + " |")
+    ci_head = [row_header, *(f"{s} {label} 95% CI" for s in sets for label in ("AP", "FPR95"))]
+    lines += ["", "| " + " | ".join(ci_head) + " |", "|---|" + "---:|" * (len(ci_head) - 1)]
+    for row in results["rows"]:
+        cells = [row["label"], *(_ci(row["metrics"][s][m]) for s in sets for m in ("ap", "fpr95"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def efficiency_markdown(results: dict, row_header: str = "method") -> str:
+    cols = (("trainable_parameters", "trainable params", 1, 0), ("total_parameters", "total params", 1, 0),
+            ("seconds_per_step", "s / step", 1, 3), ("seconds_per_epoch", "s / epoch", 1, 1),
+            ("inference_seconds_per_image", "inference s / image", 1, 4))
+    lines = ["| " + " | ".join([row_header, *(c[1] for c in cols)]) + " |", "|---|" + "---:|" * len(cols)]
+    for row in results["rows"]:
+        eff = row.get("efficiency") or {}
+        cells = [row["label"]]
+        for key, _, scale, digits in cols:
+            cells.append(_pm(eff.get(key), scale, digits) if key in eff else "—")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def experiment_markdown(results: dict, row_header: str = "method", table: str = "anomaly") -> str:
+    seeds = ", ".join(str(s) for s in results["seeds"])
+    parts = [f"# {results['title'] or results['experiment']}", "",
+             f"Seeds: {seeds}. Values in %: mean ± std over seeds; intervals: 95% percentile bootstrap "
+             "over test images of the seed-mean.", "", anomaly_markdown(results, row_header)]
+    if table == "efficiency":
+        parts += ["", efficiency_markdown(results, row_header)]
+    return "\n".join(parts) + "\n"
+
+
+def plot_experiment(results: dict, path: str | Path) -> None:
+    """AP (mean ± std over seeds) per setting, one panel per test set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = results["test_sets"]
+    labels = [r["label"] for r in results["rows"]]
+    fig, axes = plt.subplots(1, len(sets), figsize=(max(4.0, 0.6 * len(labels) + 2) * len(sets), 3.5), squeeze=False)
+    for ax, s in zip(axes[0], sets, strict=True):
+        means = [100 * (r["metrics"][s]["ap"]["mean"] or 0) for r in results["rows"]]
+        stds = [100 * r["metrics"][s]["ap"]["std"] for r in results["rows"]]
+        ax.bar(range(len(labels)), means, yerr=stds, capsize=3, color="tab:blue")
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+        ax.set_ylabel("AP (%)")
+        ax.set_title(s)
+    fig.suptitle(results["title"] or results["experiment"])
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

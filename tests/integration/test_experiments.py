@@ -1,0 +1,108 @@
+"""``pebal experiment``: the ablation on a tiny benchmark (structure, resume), the configs,
+the bootstrap's exactness and the EM score."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pebal.cli import main
+from pebal.experiments import PerImageCounts, load_spec
+from pebal.metrics import pixel_metrics
+
+TINY = ["data.size=[64,128]", "data.max_images=16", "optim.max_steps=2", "optim.batch_size=4", "tensorboard=false",
+        "threads=1"]
+
+
+def test_every_shipped_experiment_config_loads():
+    names = {"methods", "ablation", "outlier_diversity", "outlier_size", "efficiency"}
+    specs = {name: load_spec(name) for name in names}
+    assert [s.name for s in specs["ablation"].settings] == ["em", "ebm", "pal_fixed", "pal_ebm", "pebal"]
+    assert [s.train["data.outlier_class_fraction"] for s in specs["outlier_diversity"].settings] == \
+        [0.01, 0.05, 0.10, 0.25, 0.50, 0.75]
+    assert [s.train["data.outlier_sample_fraction"] for s in specs["outlier_size"].settings] == [0.05, 0.10, 0.25, 0.50]
+    posthoc = {s.score for s in specs["methods"].settings if not s.trained}
+    assert posthoc == {"msp", "max_logit", "entropy", "energy", "sml", "mahalanobis"}
+    assert specs["methods"].settings[6].overrides() == ["loss.method=em"]
+    with pytest.raises(ValueError, match="unknown experiment"):
+        load_spec("no_such_experiment")
+
+
+def test_bootstrap_counts_are_exact():
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=(5, 12, 16)) * 4).astype(np.float32) / 4  # ties on purpose
+    labels = (rng.random((5, 12, 16)) < 0.15).astype(np.uint8)
+    labels[1, :4] = 255
+    scores[labels == 1] += 1
+    state = PerImageCounts()
+    state.update(scores[:2], labels[:2])
+    state.update(scores[2:], labels[2:])
+    expected = pixel_metrics(scores, labels)
+    got = state.metrics()
+    for key in ("auroc", "ap", "fpr95", "fpr95_reference", "best_f1"):
+        assert got[key] == pytest.approx(expected[key], abs=1e-12)
+    # a resample = pooling the drawn images' pixels
+    weights = np.array([0, 3, 1, 0, 1])
+    drawn = np.repeat(np.arange(5), weights)
+    from pebal.metrics.pixel import metrics_from_counts
+
+    got = metrics_from_counts(state.counts(weights))
+    expected = pixel_metrics(scores[drawn], labels[drawn])
+    for key in ("auroc", "ap", "fpr95"):
+        assert got[key] == pytest.approx(expected[key], abs=1e-12)
+    reps = state.bootstrap(20, seed=3)
+    assert reps["ap"].shape == (20,) and np.array_equal(reps["ap"], state.bootstrap(20, seed=3)["ap"])
+
+
+def test_abstention_score_is_the_softmax_of_channel_y():
+    from pebal.scores import get_score
+
+    logits = torch.tensor([1.0, 2.0, 0.5]).reshape(1, 3, 1, 1)
+    expected = np.exp(0.5) / (np.exp(1.0) + np.exp(2.0) + np.exp(0.5))
+    assert get_score("abstention")(logits, 2).item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="needs logits"):
+        get_score("abstention")(logits, 3)
+
+
+@pytest.mark.slow
+def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_path, monkeypatch):
+    out = tmp_path / "ablation"
+    args = ["experiment", "ablation", "--seeds", "0", "--out", str(out), "--bootstrap", "20", "--quiet",
+            "--set", f"data.root={tiny_benchmark}", "--set", f"checkpoint={untrained_checkpoint}"]
+    for pair in TINY:
+        args += ["--set", pair]
+    assert main(args) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert [r["setting"] for r in saved["rows"]] == ["em", "ebm", "pal_fixed", "pal_ebm", "pebal"]
+    assert saved["seeds"] == [0] and set(saved["test_sets"]) == {"road-obstacles", "anomalies-shifted"}
+    for row in saved["rows"]:
+        for name in saved["test_sets"]:
+            for metric in ("auroc", "ap", "fpr95"):
+                entry = row["metrics"][name][metric]
+                assert 0.0 <= entry["mean"] <= 1.0 and entry["std"] == 0.0 and len(entry["per_seed"]) == 1
+                lo, hi = entry["ci95"]
+                assert 0.0 <= lo <= hi <= 1.0
+    em = json.loads((out / "runs" / "em" / "seed_0" / "result.json").read_text())
+    assert em["config"]["loss"]["method"] == "em" and em["config"]["optim"]["max_steps"] == 2
+    assert list(em["scores"]) == ["abstention"]
+    assert len(em["scores"]["abstention"]["road-obstacles"]["bootstrap"]["ap"]) == 20
+    for f in ("results.md", "results.png", "runs/pebal/seed_0/finetune/model.safetensors"):
+        assert (out / f).is_file(), f
+    assert "| EM |" in (out / "results.md").read_text()
+
+    # the second call recomputes nothing: no training, no evaluation
+    import pebal.experiments.runner as runner
+    import pebal.train
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a finished run was recomputed")
+
+    monkeypatch.setattr(pebal.train, "finetune", refuse)
+    monkeypatch.setattr(runner, "score_dataset", refuse)
+    before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("result.json")}
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("result.json")} == before
+    assert json.loads((out / "results.json").read_text())["rows"] == saved["rows"]
