@@ -66,3 +66,13 @@ def log_pal_target(log_probs: torch.Tensor, target: torch.Tensor, log_res: torch
 def log_pal_all_classes(log_probs: torch.Tensor, log_res: torch.Tensor, classes: int) -> torch.Tensor:
     """``log(p[c] + p[Y]/a)`` for every class ``c < classes``: (N, classes, H, W)."""
     return torch.logaddexp(log_probs[:, :classes], log_res.unsqueeze(1))
+
+
+def inlier_nll(logits: torch.Tensor, target: torch.Tensor, inlier: torch.Tensor, classes: int) -> torch.Tensor:
+    """Per-pixel cross-entropy over the ``classes`` inlier channels at inlier pixels: (P,).
+
+    The classification term of the ablations without PAL (the abstention channel unused).
+    """
+    log_p = torch.nn.functional.log_softmax(logits[:, :classes], dim=1)
+    nll = -log_p.gather(1, torch.where(inlier, target, 0).unsqueeze(1)).squeeze(1)
+    return nll[inlier]

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from pebal.energy import inlier_energy
 from pebal.losses.energy_terms import inlier_hinge, outlier_hinge, smoothness_abs_sum
-from pebal.losses.pal import log_pal_target, log_penalty, log_reserve
+from pebal.losses.pal import inlier_nll, log_pal_target, log_penalty, log_reserve
 
 
 def paper_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -48,9 +48,7 @@ def paper_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, torc
         else:
             parts["pal_out"] = zero
     else:
-        log_p_inlier = F.log_softmax(logits[:, :y], dim=1)
-        nll = -log_p_inlier.gather(1, torch.where(inlier, target, 0).unsqueeze(1)).squeeze(1)
-        parts["cross_entropy"] = nll[inlier].sum() / n_valid
+        parts["cross_entropy"] = inlier_nll(logits, target, inlier, y).sum() / n_valid
 
     if cfg.energy:
         parts["hinge_in"] = cfg.energy_weight * inlier_hinge(energy[inlier], cfg.m_in).sum() / n_valid

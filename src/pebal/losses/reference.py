@@ -32,7 +32,7 @@ from pebal.losses.energy_terms import (
     outlier_hinge,
     smoothness_squared_sum,
 )
-from pebal.losses.pal import log_pal_target, log_penalty, log_reserve
+from pebal.losses.pal import inlier_nll, log_pal_target, log_penalty, log_reserve
 
 
 def reference_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -63,9 +63,7 @@ def reference_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, 
             parts["pal_out"] = zero
     else:
         # without PAL the inlier classes are still trained: cross-entropy over the Y channels
-        log_p_inlier = F.log_softmax(logits[:, :y], dim=1)
-        nll = -log_p_inlier.gather(1, torch.where(inlier, target, 0).unsqueeze(1)).squeeze(1)
-        parts["cross_entropy"] = mean_or_zero(nll[inlier], logits)
+        parts["cross_entropy"] = mean_or_zero(inlier_nll(logits, target, inlier, y), logits)
 
     w = cfg.energy_weight
     e_in, e_out = energy[inlier], energy[outlier]
