@@ -27,3 +27,16 @@ def untrained_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "pretrained.safetensors"
     save_checkpoint(path, network, architecture="deeplabv3plus_small", num_classes=19, abstention=False)
     return path
+
+
+def scaled_pebal_checkpoint(directory, seed: int):
+    """An untrained small model with the abstention channel (19 + 1 classes), seeded, whose
+    classifier is scaled down so its energies lie near -20..0 like a trained model's."""
+    from pebal.models import create_model, save_checkpoint
+
+    net = create_model("deeplabv3plus_small", num_classes=20, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        net.final[6].weight.mul_(0.05)
+    path = directory / "m.safetensors"
+    save_checkpoint(path, net, architecture="deeplabv3plus_small", num_classes=19, abstention=True)
+    return path

@@ -7,24 +7,19 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from pebal.cli import main
-from pebal.models import create_model, save_checkpoint
 from pebal.predict import Predictor
+
+from conftest import scaled_pebal_checkpoint  # noqa: E402
 
 Y = 19
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    net = create_model("deeplabv3plus_small", num_classes=Y + 1, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        net.final[6].weight.mul_(0.05)
-    path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"
-    save_checkpoint(path, net, architecture="deeplabv3plus_small", num_classes=Y, abstention=True)
-    return path
+    return scaled_pebal_checkpoint(tmp_path_factory.mktemp("ckpt"), seed=2)
 
 
 @pytest.fixture()

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from pebal.calibrate import calibrate, calibrate_checkpoint, parse_rule
-from pebal.models import create_model, save_checkpoint
 from pebal.models.checkpoint import read_metadata
 from pebal.predict import Predictor
+
+from conftest import scaled_pebal_checkpoint  # noqa: E402
 
 Y = 19
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    net = create_model("deeplabv3plus_small", num_classes=Y + 1, generator=torch.Generator().manual_seed(4))
-    with torch.no_grad():
-        net.final[6].weight.mul_(0.05)
-    path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"
-    save_checkpoint(path, net, architecture="deeplabv3plus_small", num_classes=Y, abstention=True)
-    return path
+    return scaled_pebal_checkpoint(tmp_path_factory.mktemp("ckpt"), seed=4)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,10 @@ from scipy import ndimage
 from scipy.special import logsumexp
 
 from pebal.data.transforms import image_to_tensor
-from pebal.models import create_model, load_checkpoint, save_checkpoint
+from pebal.models import load_checkpoint, save_checkpoint
 from pebal.predict import Prediction, Predictor, _starts, resolve_device, sliding_window_logits
+
+from conftest import scaled_pebal_checkpoint  # noqa: E402
 
 Y = 19
 
@@ -20,12 +22,7 @@ Y = 19
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A seeded untrained small model whose classifier is scaled so energies lie near -20..0."""
-    net = create_model("deeplabv3plus_small", num_classes=Y + 1, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        net.final[6].weight.mul_(0.05)
-    path = tmp_path_factory.mktemp("ckpt") / "m.safetensors"
-    save_checkpoint(path, net, architecture="deeplabv3plus_small", num_classes=Y, abstention=True)
-    return path
+    return scaled_pebal_checkpoint(tmp_path_factory.mktemp("ckpt"), seed=0)
 
 
 @pytest.fixture(scope="module")
