@@ -95,7 +95,8 @@ def render_model_card(summary: dict) -> str:
         + (f", OHEM over the hardest {cfg['ohem_fraction']:.0%} pixels" if cfg.get("ohem_fraction") else ""),
         f"- training time: **{summary['training_time_s'] / 60:.1f} min** on {_threads(cfg['threads'])} "
         f"({summary.get('machine', platform.processor() or platform.machine())}, torch {torch.__version__}); "
-        "results are deterministic for one machine and torch build, and may differ in the last digits elsewhere",
+        "every random choice is seeded; bit-identical results on another machine or torch build are not "
+        "guaranteed (not checked)",
     ]
     if summary.get("note"):
         lines += [f"- note: {summary['note']}"]
