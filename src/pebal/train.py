@@ -111,11 +111,9 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     num_classes = model.num_classes
     dataset = build_training_set(cfg)
     margins = resolve_margins(cfg, model, device)
-    loss_overrides = {"energy_weight": cfg.loss.energy_weight}
-    if cfg.loss.method != "em":
-        loss_overrides.update(m_in=margins[0], m_out=margins[1])
-    else:
-        loss_overrides = {}
+    # the entropy-maximisation baseline has no energy terms, hence no margins
+    loss_overrides = {} if cfg.loss.method == "em" else {
+        "energy_weight": cfg.loss.energy_weight, "m_in": margins[0], "m_out": margins[1]}
     criterion = build_loss(cfg.loss.method, num_classes, cfg.loss.variant, **loss_overrides)
 
     sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed, drop_last=True)

@@ -76,3 +76,13 @@ def inlier_nll(logits: torch.Tensor, target: torch.Tensor, inlier: torch.Tensor,
     log_p = torch.nn.functional.log_softmax(logits[:, :classes], dim=1)
     nll = -log_p.gather(1, torch.where(inlier, target, 0).unsqueeze(1)).squeeze(1)
     return nll[inlier]
+
+
+def pal_log_likelihood(log_probs: torch.Tensor, energy: torch.Tensor, target: torch.Tensor, inlier: torch.Tensor,
+                       cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(log(p[y] + p[Y]/a), log(p[Y]/a))`` per pixel, (N, H, W) each, with the penalty as
+    ``cfg`` configures it (``smooth_penalty``, ``detach_penalty``, ``fixed_penalty``);
+    non-inlier pixels get class 0 in the first map and must be masked by the caller."""
+    log_a = log_penalty(energy, smooth=cfg.smooth_penalty, detach=cfg.detach_penalty, fixed=cfg.fixed_penalty)
+    log_res = log_reserve(log_probs, log_a, cfg.num_classes)
+    return log_pal_target(log_probs, torch.where(inlier, target, 0), log_res), log_res

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from pebal.energy import inlier_energy
 from pebal.losses.energy_terms import inlier_hinge, outlier_hinge, smoothness_abs_sum
-from pebal.losses.pal import inlier_nll, log_pal_target, log_penalty, log_reserve
+from pebal.losses.pal import inlier_nll, pal_log_likelihood
 
 
 def paper_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -37,9 +37,7 @@ def paper_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, torc
     parts: dict[str, torch.Tensor] = {}
 
     if cfg.pal:
-        log_a = log_penalty(energy, smooth=cfg.smooth_penalty, detach=cfg.detach_penalty, fixed=cfg.fixed_penalty)
-        log_res = log_reserve(log_probs, log_a, y)
-        log_lik = log_pal_target(log_probs, torch.where(inlier, target, 0), log_res)
+        log_lik, log_res = pal_log_likelihood(log_probs, energy, target, inlier, cfg)
         parts["pal_in"] = -log_lik[inlier].sum() / n_valid
         if outlier.any():
             # (P, Y+1): every class, the abstention channel included, at every outlier pixel

@@ -32,7 +32,7 @@ from pebal.losses.energy_terms import (
     outlier_hinge,
     smoothness_squared_sum,
 )
-from pebal.losses.pal import inlier_nll, log_pal_target, log_penalty, log_reserve
+from pebal.losses.pal import inlier_nll, pal_log_likelihood
 
 
 def reference_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -47,9 +47,7 @@ def reference_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, 
     parts: dict[str, torch.Tensor] = {}
 
     if cfg.pal:
-        log_a = log_penalty(energy, smooth=cfg.smooth_penalty, detach=cfg.detach_penalty, fixed=cfg.fixed_penalty)
-        log_res = log_reserve(log_probs, log_a, y)
-        log_lik = log_pal_target(log_probs, torch.where(inlier, target, 0), log_res)
+        log_lik, log_res = pal_log_likelihood(log_probs, energy, target, inlier, cfg)
         parts["pal_in"] = -mean_or_zero(log_lik[clean][inlier[clean]], logits) if clean.any() else zero
         if has_outlier.any():
             mixed_inlier = mean_or_zero(log_lik[has_outlier][inlier[has_outlier]], logits)
