@@ -22,8 +22,9 @@ def test_every_shipped_experiment_config_loads():
     specs = {name: load_spec(name) for name in names}
     assert [s.name for s in specs["ablation"].settings] == ["em", "ebm", "pal_fixed", "pal_ebm", "pebal"]
     assert [s.train["data.outlier_class_fraction"] for s in specs["outlier_diversity"].settings] == \
-        [0.01, 0.05, 0.10, 0.25, 0.50, 0.75]
-    assert [s.train["data.outlier_sample_fraction"] for s in specs["outlier_size"].settings] == [0.05, 0.10, 0.25, 0.50]
+        [0.01, 0.05, 0.10, 0.25, 0.50, 0.75, 1.0]
+    assert [s.train["data.outlier_sample_fraction"] for s in specs["outlier_size"].settings] == \
+        [0.05, 0.10, 0.25, 0.50, 1.0]
     posthoc = {s.score for s in specs["methods"].settings if not s.trained}
     assert posthoc == {"msp", "max_logit", "entropy", "energy", "sml", "mahalanobis"}
     assert specs["methods"].settings[6].overrides() == ["loss.method=em"]
@@ -106,3 +107,38 @@ def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_pat
     assert main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("result.json")} == before
     assert json.loads((out / "results.json").read_text())["rows"] == saved["rows"]
+
+
+@pytest.mark.slow
+def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrained_checkpoint, tmp_path, monkeypatch):
+    """1 % and 5 % of a 12-class pool both keep one class (the same for a seed): one training
+    run, whose result the second row reuses; 50 % keeps 6 classes and trains its own."""
+    import pebal.train
+
+    spec = tmp_path / "diversity.yaml"
+    spec.write_text("title: tiny diversity\nseeds: [0]\nsegmentation: false\nrow_header: classes\nsettings:\n"
+                    "  - {name: c01, train: {data.outlier_class_fraction: 0.01}}\n"
+                    "  - {name: c05, train: {data.outlier_class_fraction: 0.05}}\n"
+                    "  - {name: c50, train: {data.outlier_class_fraction: 0.5}}\n")
+    trained = []
+    real_finetune = pebal.train.finetune
+
+    def counting_finetune(cfg, *args, **kwargs):
+        trained.append(cfg.data.outlier_class_fraction)
+        return real_finetune(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pebal.train, "finetune", counting_finetune)
+    out = tmp_path / "out"
+    args = ["experiment", str(spec), "--out", str(out), "--bootstrap", "10", "--quiet",
+            "--set", f"data.root={tiny_benchmark}", "--set", f"checkpoint={untrained_checkpoint}"]
+    for pair in TINY:
+        args += ["--set", pair]
+    assert main(args) == 0
+    assert trained == [0.01, 0.5]
+    runs = {name: json.loads((out / "runs" / name / "seed_0" / "result.json").read_text()) for name in ("c01", "c05", "c50")}
+    assert runs["c05"]["reused_from"] == "c01" and runs["c05"]["scores"] == runs["c01"]["scores"]
+    assert runs["c05"]["config"]["data"]["outlier_class_fraction"] == 0.05
+    assert (runs["c01"]["outlier_pool"]["classes"], runs["c50"]["outlier_pool"]["classes"]) == (1, 6)
+    assert runs["c01"]["outlier_pool"]["samples"] < runs["c50"]["outlier_pool"]["samples"]
+    table = (out / "results.md").read_text()
+    assert "OE classes / samples" in table and "| c50 | 6 / " in table

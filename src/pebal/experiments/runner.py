@@ -139,7 +139,42 @@ def _efficiency(model, cfg, checkpoint_meta, test_sets, spec, device) -> dict | 
     return out
 
 
+def _outlier_pool(cfg) -> dict:
+    """The run's effective outlier-exposure pool and a fingerprint of everything that decides
+    its training: the resolved config (less where it is written and how it reports) and the
+    names of the outlier samples it may draw. Two settings with equal fingerprints train the
+    same model; e.g. 1 %, 5 % and 10 % of a 12-class pool all keep one class (the same one
+    for a given seed)."""
+    import hashlib
+    import json
+
+    from pebal.training_data import build_outlier_source
+
+    source = build_outlier_source(cfg)
+    config = cfg.to_dict()
+    for key in ("out", "progress", "tensorboard", "log_every", "checkpoint_every", "threads"):
+        config.pop(key, None)
+    for key in ("outlier_class_fraction", "outlier_sample_fraction", "num_workers"):
+        config["data"].pop(key, None)
+    names = list(getattr(source, "names", [str(i) for i in range(len(source))]))
+    blob = json.dumps({"config": config, "outlier_samples": names}, sort_keys=True, default=str)
+    return {"samples": len(source), "classes": len(source.classes),
+            "fingerprint": hashlib.sha256(blob.encode()).hexdigest()}
+
+
+def _same_run(out: Path, seed: int, fingerprint: str) -> Path | None:
+    """A finished run of this experiment and seed whose training had the same fingerprint."""
+    import json
+
+    for path in sorted((out / "runs").glob(f"*/seed_{seed}/{RESULT_FILE}")):
+        if json.loads(path.read_text()).get("outlier_pool", {}).get("fingerprint") == fingerprint:
+            return path
+    return None
+
+
 def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device, progress, log) -> Path:
+    import json
+
     from pebal.models import load_checkpoint
     from pebal.train import finetune
 
@@ -148,10 +183,18 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device
     if result_path.is_file():
         log(f"skip {setting.name} seed {seed} (done)")
         return result_path
-    log(f"train {setting.name} seed {seed}")
-    started = time.perf_counter()
     cfg = load_config(spec.preset, None, [*spec.set, *overrides, *setting.overrides(), f"seed={seed}",
                                           f"out={run_dir / 'finetune'}", f"progress={str(progress).lower()}"])
+    pool = _outlier_pool(cfg)
+    twin = _same_run(out, seed, pool["fingerprint"])
+    if twin is not None:
+        log(f"reuse {twin.parent.parent.name} seed {seed} for {setting.name}: the same training run")
+        result = json.loads(twin.read_text())
+        result.update(setting=setting.name, reused_from=twin.parent.parent.name, config=cfg.to_dict())
+        write_json(result_path, result)
+        return result_path
+    log(f"train {setting.name} seed {seed}")
+    started = time.perf_counter()
     path = finetune(cfg, resume=True)
     model = load_checkpoint(path).to(device)
     scorers = build_scorers([setting.score], model.num_classes)
@@ -159,7 +202,7 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device
               "scores": _evaluate(model, scorers, test_sets, spec, device),
               "miou": _miou(model, cfg, spec, device),
               "efficiency": _efficiency(model, cfg, model.metadata, test_sets, spec, device),
-              "config": cfg.to_dict()}
+              "outlier_pool": pool, "config": cfg.to_dict()}
     result["seconds"] = time.perf_counter() - started
     write_json(result_path, result)
     return result_path
@@ -193,6 +236,8 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
         row = {"setting": setting.name, "label": setting.label or setting.name, "score": setting.score,
                "trained": setting.trained, "metrics": metrics,
                "miou": _summary([r["miou"] for r in results]) if results[0]["miou"] is not None else None}
+        if all(r.get("outlier_pool") for r in results):
+            row["outlier_pool"] = {k: [r["outlier_pool"][k] for r in results] for k in ("classes", "samples")}
         if results[0].get("efficiency"):
             row["efficiency"] = {k: _summary([r["efficiency"][k] for r in results])
                                  for k, v in results[0]["efficiency"].items() if isinstance(v, (int, float))}

@@ -23,13 +23,30 @@ def _ci(summary: dict) -> str:
     return "—" if lo is None or lo != lo else f"[{100 * lo:.2f}, {100 * hi:.2f}]"
 
 
+def _pool(row: dict) -> str:
+    """``classes / samples`` of the outlier-exposure pool (a range when seeds differ)."""
+    pool = row.get("outlier_pool")
+    if not pool:
+        return "—"
+
+    def span(values):
+        lo, hi = min(values), max(values)
+        return str(lo) if lo == hi else f"{lo}-{hi}"
+
+    return f"{span(pool['classes'])} / {span(pool['samples'])}"
+
+
 def anomaly_markdown(results: dict, row_header: str = "method") -> str:
     sets = results["test_sets"]
     has_miou = any(r.get("miou") for r in results["rows"])
-    head = [row_header, *(f"{s} {label}" for s in sets for _, label in COLUMNS)] + (["mIoU"] if has_miou else [])
+    pools = {_pool(r) for r in results["rows"] if r.get("outlier_pool")}
+    has_pool = len(pools) > 1  # shown only when the rows' outlier pools differ
+    head = [row_header, *(["OE classes / samples"] if has_pool else []),
+            *(f"{s} {label}" for s in sets for _, label in COLUMNS)] + (["mIoU"] if has_miou else [])
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for row in results["rows"]:
-        cells = [row["label"], *(_pm(row["metrics"][s][m]) for s in sets for m, _ in COLUMNS)]
+        cells = [row["label"], *([_pool(row)] if has_pool else []),
+                 *(_pm(row["metrics"][s][m]) for s in sets for m, _ in COLUMNS)]
         if has_miou:
             cells.append(_pm(row.get("miou")))
         lines.append("| " + " | ".join(cells) + " |")
