@@ -142,3 +142,31 @@ def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrai
     assert runs["c01"]["outlier_pool"]["samples"] < runs["c50"]["outlier_pool"]["samples"]
     table = (out / "results.md").read_text()
     assert "OE classes / samples" in table and "| c50 | 6 / " in table
+
+
+def test_experiment_on_named_test_sets(tiny_benchmark, untrained_checkpoint, tmp_path):
+    """Real benchmarks are named NAME[:SPLIT]=ROOT; here a folder-layout copy of a tiny test set."""
+    spec = tmp_path / "posthoc.yaml"
+    spec.write_text("seeds: [0]\nsegmentation: false\nsettings:\n  - {name: msp, score: msp}\n  - {name: energy, score: energy}\n")
+    out = tmp_path / "out"
+    args = ["experiment", str(spec), "--out", str(out), "--bootstrap", "10", "--quiet",
+            "--test-set", f"folder={tiny_benchmark / 'test' / 'road-obstacles'}",
+            "--set", f"data.root={tiny_benchmark}", "--set", f"checkpoint={untrained_checkpoint}"]
+    assert main(args) == 0
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["test_sets"] == ["folder"] and [r["setting"] for r in saved["rows"]] == ["msp", "energy"]
+    assert 0.0 <= saved["rows"][0]["metrics"]["folder"]["ap"]["mean"] <= 1.0
+    assert json.loads((out / "experiment.json").read_text())["test_sets"] == [args[8]]
+
+
+def test_experiment_test_set_errors(tiny_benchmark, untrained_checkpoint, tmp_path):
+    from pebal.experiments import run_experiment
+    from pebal.experiments.runner import parse_test_set
+
+    assert parse_test_set("lostandfound:test=/data/laf") == ("lostandfound", "/data/laf", "test")
+    assert parse_test_set("road-anomaly=/x=y") == ("road-anomaly", "/x=y", None)
+    with pytest.raises(ValueError, match="NAME=ROOT"):
+        parse_test_set("lostandfound")
+    with pytest.raises(ValueError, match="--test-set"):
+        run_experiment("ablation", out=tmp_path / "o", overrides=["data.dataset=cityscapes", f"data.root={tmp_path}"],
+                       log=None)

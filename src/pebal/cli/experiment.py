@@ -12,6 +12,10 @@ def register(subparsers) -> None:
     parser.add_argument("--out", help="output folder (default runs/experiments/NAME)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a training config value of every run, e.g. --set optim.max_steps=100")
+    parser.add_argument("--test-set", dest="test_sets", action="append", metavar="NAME[:SPLIT]=ROOT",
+                        help="evaluate on this data set instead of the embedded test sets (repeatable), e.g. "
+                             "--test-set lostandfound:test=/data/lostandfound; with real training data set "
+                             "--set data.dataset=cityscapes --set data.root=... --set data.outlier_source=coco ...")
     parser.add_argument("--bootstrap", type=int,
                         help="bootstrap replicates over test images (default: the config's, 1000)")
     parser.add_argument("--device", default="cpu", help="torch device of the evaluation (training picks its own)")
@@ -26,7 +30,7 @@ def run(args) -> int:
 
     results = run_experiment(args.name, out=args.out, seeds=args.seeds, overrides=args.overrides,
                              device=args.device, progress=not args.quiet, log=None if args.quiet else print,
-                             bootstrap_samples=args.bootstrap)
+                             bootstrap_samples=args.bootstrap, test_sets=args.test_sets)
     out = Path(args.out) if args.out else Path("runs") / "experiments" / results["experiment"]
     print((out / "results.md").read_text())
     print(f"results: {out}/ (results.json, results.md, results.png, runs/)")

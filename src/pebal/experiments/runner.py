@@ -70,12 +70,31 @@ def _miou(model, cfg, spec, device) -> float | None:
     return result["m"]["miou"]
 
 
-def _test_sets(cfg) -> dict:
+def parse_test_set(text: str) -> tuple[str, str, str | None]:
+    """``NAME=ROOT`` or ``NAME:SPLIT=ROOT`` -> (registry name, root, split or None)."""
+    head, sep, root = text.partition("=")
+    if not sep or not head or not root:
+        raise ValueError(f"test set {text!r}: expected NAME=ROOT or NAME:SPLIT=ROOT, e.g. lostandfound:test=/data/laf")
+    name, _, split = head.partition(":")
+    return name, root, split or None
+
+
+def _test_sets(cfg, chosen: list[str] | None = None) -> dict:
+    """The embedded benchmark's test sets, or the ``NAME[:SPLIT]=ROOT`` data sets given."""
+    from pebal.data.registry import open_dataset
+
+    if chosen:
+        sets = {}
+        for text in chosen:
+            name, root, split = parse_test_set(text)
+            sets[f"{name}:{split}" if split else name] = open_dataset(name, root, **({"split": split} if split else {}))
+        return sets
     from pebal.data.synthetic import synthetic_test_sets
 
     if not cfg.data.dataset.startswith("synthetic"):
-        raise ValueError(f"experiments evaluate on the embedded benchmark's test sets; data.dataset is "
-                         f"{cfg.data.dataset!r}: use `pebal evaluate` for real benchmarks")
+        raise ValueError(f"data.dataset is {cfg.data.dataset!r}: name the anomaly test sets to evaluate on, "
+                         "e.g. --test-set lostandfound:test=/data/lostandfound (the embedded test sets are "
+                         "used only with the embedded training data)")
     return synthetic_test_sets(cfg.data.root)
 
 
@@ -247,11 +266,13 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
 
 def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seeds: list[int] | None = None,
                    overrides: list[str] = (), device: str = "cpu", progress: bool = True, log=print,
-                   bootstrap_samples: int | None = None) -> dict:
+                   bootstrap_samples: int | None = None, test_sets: list[str] | None = None) -> dict:
     """Run (or resume) an experiment; returns the content of ``results.json``.
 
-    ``overrides``: ``section.key=value`` training-config overrides of every run (budgets);
-    ``bootstrap_samples`` replaces the spec's number of bootstrap replicates.
+    ``overrides``: ``section.key=value`` training-config overrides of every run (budgets, or
+    real training data: ``data.dataset=cityscapes``, ``data.root=...``, ``data.outlier_source=coco``);
+    ``bootstrap_samples`` replaces the spec's number of bootstrap replicates; ``test_sets``
+    (``NAME[:SPLIT]=ROOT``, registry names) replaces the embedded test sets.
     """
     import json
 
@@ -269,8 +290,10 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     overrides = list(overrides)
     base_cfg = load_config(spec.preset, None, [*spec.set, *overrides])
     ensure_embedded_data(base_cfg)
-    test_sets = _test_sets(base_cfg)
-    write_json(out / "experiment.json", {"spec": spec.to_dict(), "seeds": seeds, "overrides": overrides})
+    chosen = list(test_sets or [])
+    test_sets = _test_sets(base_cfg, chosen)
+    write_json(out / "experiment.json", {"spec": spec.to_dict(), "seeds": seeds, "overrides": overrides,
+                                         "test_sets": chosen or ["embedded"]})
 
     posthoc = [s for s in spec.settings if not s.trained]
     runs: dict[tuple[str, int], dict] = {}
