@@ -143,6 +143,18 @@ def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrai
     table = (out / "results.md").read_text()
     assert "OE classes / samples" in table and "| c50 | 6 / " in table
 
+    # another experiment beside it reuses the same training (scored the same way) instead of training again
+    other = tmp_path / "sizes.yaml"
+    other.write_text("seeds: [0]\nsegmentation: false\nsettings:\n"
+                     "  - {name: all, train: {data.outlier_sample_fraction: 1.0, data.outlier_class_fraction: 0.5}}\n"
+                     "  - {name: em, train: {loss.method: em}, score: abstention}\n")
+    args[1], args[3] = str(other), str(tmp_path / "sizes")
+    trained.clear()
+    assert main(args) == 0
+    assert trained == [1.0]  # only EM trains
+    reused = json.loads((tmp_path / "sizes" / "runs" / "all" / "seed_0" / "result.json").read_text())
+    assert reused["reused_from"] == "out/c50" and reused["scores"] == runs["c50"]["scores"]
+
 
 def test_experiment_on_named_test_sets(tiny_benchmark, untrained_checkpoint, tmp_path):
     """Real benchmarks are named NAME[:SPLIT]=ROOT; here a folder-layout copy of a tiny test set."""

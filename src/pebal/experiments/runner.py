@@ -163,7 +163,7 @@ def _outlier_pool(cfg) -> dict:
     its training: the resolved config (less where it is written and how it reports) and the
     names of the outlier samples it may draw. Two settings with equal fingerprints train the
     same model; e.g. 1 %, 5 % and 10 % of a 12-class pool all keep one class (the same one
-    for a given seed)."""
+    for a given seed), and the ablation's rows are rows of the methods table too."""
     import hashlib
     import json
 
@@ -181,12 +181,39 @@ def _outlier_pool(cfg) -> dict:
             "fingerprint": hashlib.sha256(blob.encode()).hexdigest()}
 
 
-def _same_run(out: Path, seed: int, fingerprint: str) -> Path | None:
-    """A finished run of this experiment and seed whose training had the same fingerprint."""
+def _evaluation_key(spec: ExperimentSpec, test_sets: dict) -> dict:
+    """What a result was measured with; a finished run is reused only under the same one."""
+    return {"test_sets": sorted(test_sets), "bootstrap_samples": spec.bootstrap_samples,
+            "bootstrap_seed": spec.bootstrap_seed, "segmentation": spec.segmentation,
+            "efficiency": spec.table == "efficiency"}
+
+
+def _fingerprint_of(result: dict) -> str | None:
+    from pebal.config import config_from_dict
+
+    if "outlier_pool" in result:
+        return result["outlier_pool"]["fingerprint"]
+    if "config" not in result:
+        return None
+    try:
+        return _outlier_pool(config_from_dict(result["config"]))["fingerprint"]
+    except (OSError, ValueError):  # its data is gone or its config no longer resolves
+        return None
+
+
+def _same_run(out: Path, seed: int, fingerprint: str, score: str, evaluation: dict) -> Path | None:
+    """A finished run with the same training fingerprint, scored with ``score`` under the same
+    evaluation, in this experiment or in a sibling experiment folder (``out/../*``)."""
     import json
 
-    for path in sorted((out / "runs").glob(f"*/seed_{seed}/{RESULT_FILE}")):
-        if json.loads(path.read_text()).get("outlier_pool", {}).get("fingerprint") == fingerprint:
+    own = sorted((out / "runs").glob(f"*/seed_{seed}/{RESULT_FILE}"))
+    siblings = sorted(p for p in out.parent.glob(f"*/runs/*/seed_{seed}/{RESULT_FILE}")
+                      if p.parents[3].resolve() != out.resolve())
+    for path in own + siblings:
+        result = json.loads(path.read_text())
+        if result.get("evaluation") != evaluation or score not in result.get("scores", {}):
+            continue
+        if _fingerprint_of(result) == fingerprint:
             return path
     return None
 
@@ -205,11 +232,15 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device
     cfg = load_config(spec.preset, None, [*spec.set, *overrides, *setting.overrides(), f"seed={seed}",
                                           f"out={run_dir / 'finetune'}", f"progress={str(progress).lower()}"])
     pool = _outlier_pool(cfg)
-    twin = _same_run(out, seed, pool["fingerprint"])
+    evaluation = _evaluation_key(spec, test_sets)
+    twin = _same_run(out, seed, pool["fingerprint"], setting.score, evaluation)
     if twin is not None:
-        log(f"reuse {twin.parent.parent.name} seed {seed} for {setting.name}: the same training run")
+        experiment, _, name = twin.parent.parent.relative_to(out.parent).parts
+        source = name if experiment == out.name else f"{experiment}/{name}"
+        log(f"reuse {source} seed {seed} for {setting.name}: the same training run")
         result = json.loads(twin.read_text())
-        result.update(setting=setting.name, reused_from=twin.parent.parent.name, config=cfg.to_dict())
+        result.update(setting=setting.name, reused_from=source, config=cfg.to_dict(), outlier_pool=pool)
+        result["scores"] = {setting.score: result["scores"][setting.score]}
         write_json(result_path, result)
         return result_path
     log(f"train {setting.name} seed {seed}")
@@ -221,7 +252,7 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device
               "scores": _evaluate(model, scorers, test_sets, spec, device),
               "miou": _miou(model, cfg, spec, device),
               "efficiency": _efficiency(model, cfg, model.metadata, test_sets, spec, device),
-              "outlier_pool": pool, "config": cfg.to_dict()}
+              "outlier_pool": pool, "evaluation": evaluation, "config": cfg.to_dict()}
     result["seconds"] = time.perf_counter() - started
     write_json(result_path, result)
     return result_path
