@@ -1,6 +1,6 @@
 """The paper's tables on the embedded benchmark: runs (or resumes) ``pebal experiment NAME``
 for each name into ``--out/NAME/`` and copies its table to ``benchmarks/results/NAME.{json,md}``,
-with the machine's load and, for the ablation, whether the paper's ordering holds.
+with the machine's load (the ablation's table says whether the paper's ordering holds).
 
     python benchmarks/bench_experiments.py                         # all five, 3 seeds each
     python benchmarks/bench_experiments.py ablation methods --seeds 0 1 2
@@ -15,7 +15,7 @@ import os
 import time
 from pathlib import Path
 
-from pebal.experiments import check_ordering, ordering_markdown, run_experiment
+from pebal.experiments import run_experiment
 from pebal.report import write_json
 
 NAMES = ("ablation", "methods", "outlier_diversity", "outlier_size", "efficiency")
@@ -38,9 +38,6 @@ def main() -> None:
                                 "command": f"python benchmarks/bench_experiments.py {name}"
                                            + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")}
         table = (Path(args.out) / name / "results.md").read_text()
-        if name == "ablation":
-            results["paper_ordering"] = check_ordering(results)
-            table += "\n" + ordering_markdown(results["paper_ordering"]) + "\n"
         write_json(Path(args.results) / f"{name}.json", results)
         (Path(args.results) / f"{name}.md").write_text(table)
         print(table, flush=True)

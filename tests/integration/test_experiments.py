@@ -93,6 +93,8 @@ def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_pat
     for f in ("results.md", "results.png", "runs/pebal/seed_0/finetune/model.safetensors"):
         assert (out / f).is_file(), f
     assert "| EM |" in (out / "results.md").read_text()
+    assert saved["paper_ordering"]["order"][0] == "EM" and isinstance(saved["paper_ordering"]["holds"], bool)
+    assert "Paper ordering (EM → EBM" in (out / "results.md").read_text()
 
     # the second call recomputes nothing: no training, no evaluation
     import pebal.experiments.runner as runner

@@ -338,7 +338,13 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
                 runs[(setting.name, seed)] = json.loads(path.read_text())
     results = aggregate(spec, runs, seeds, list(test_sets))
     results["overrides"] = overrides
+    table = experiment_markdown(results, spec.row_header, spec.table)
+    if spec.ordering:
+        from pebal.experiments.ordering import check_ordering, ordering_markdown
+
+        results["paper_ordering"] = check_ordering(results)
+        table += "\n" + ordering_markdown(results["paper_ordering"]) + "\n"
     write_json(out / "results.json", results)
-    (out / "results.md").write_text(experiment_markdown(results, spec.row_header, spec.table))
+    (out / "results.md").write_text(table)
     plot_experiment(results, out / "results.png")
     return results

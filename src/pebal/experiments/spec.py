@@ -67,6 +67,7 @@ class ExperimentSpec:
     eval_batch_size: int = 8
     segmentation: bool = True  # mIoU of every model on the val split
     inference_images: int = 20  # images timed for the efficiency table
+    ordering: bool = False  # check the paper's claim that each row improves on the one above (Table 5)
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
