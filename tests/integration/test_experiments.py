@@ -157,6 +157,12 @@ def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrai
     reused = json.loads((tmp_path / "sizes" / "runs" / "all" / "seed_0" / "result.json").read_text())
     assert reused["reused_from"] == "out/c50" and reused["scores"] == runs["c50"]["scores"]
 
+    # measured on other test sets: nothing to reuse
+    trained.clear()
+    args[3] = str(tmp_path / "sizes_named")
+    assert main([*args, "--test-set", f"folder={tiny_benchmark / 'test' / 'road-obstacles'}"]) == 0
+    assert trained == [0.5, 1.0]
+
 
 def test_experiment_on_named_test_sets(tiny_benchmark, untrained_checkpoint, tmp_path):
     """Real benchmarks are named NAME[:SPLIT]=ROOT; here a folder-layout copy of a tiny test set."""

@@ -181,9 +181,11 @@ def _outlier_pool(cfg) -> dict:
             "fingerprint": hashlib.sha256(blob.encode()).hexdigest()}
 
 
-def _evaluation_key(spec: ExperimentSpec, test_sets: dict) -> dict:
-    """What a result was measured with; a finished run is reused only under the same one."""
-    return {"test_sets": sorted(test_sets), "bootstrap_samples": spec.bootstrap_samples,
+def _evaluation_key(spec: ExperimentSpec, test_sets: dict, chosen: list[str]) -> dict:
+    """What a result was measured with; a finished run is reused only under the same one.
+    ``chosen``: the ``NAME[:SPLIT]=ROOT`` test sets given (empty: the embedded ones, whose
+    root is the training data's and so part of the training fingerprint)."""
+    return {"test_sets": sorted(test_sets), "test_set_roots": sorted(chosen), "bootstrap_samples": spec.bootstrap_samples,
             "bootstrap_seed": spec.bootstrap_seed, "segmentation": spec.segmentation,
             "efficiency": spec.table == "efficiency"}
 
@@ -218,7 +220,7 @@ def _same_run(out: Path, seed: int, fingerprint: str, score: str, evaluation: di
     return None
 
 
-def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device, progress, log) -> Path:
+def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, evaluation, device, progress, log) -> Path:
     import json
 
     from pebal.models import load_checkpoint
@@ -232,7 +234,6 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, device
     cfg = load_config(spec.preset, None, [*spec.set, *overrides, *setting.overrides(), f"seed={seed}",
                                           f"out={run_dir / 'finetune'}", f"progress={str(progress).lower()}"])
     pool = _outlier_pool(cfg)
-    evaluation = _evaluation_key(spec, test_sets)
     twin = _same_run(out, seed, pool["fingerprint"], setting.score, evaluation)
     if twin is not None:
         experiment, _, name = twin.parent.parent.relative_to(out.parent).parts
@@ -323,6 +324,7 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     ensure_embedded_data(base_cfg)
     chosen = list(test_sets or [])
     test_sets = _test_sets(base_cfg, chosen)
+    evaluation = _evaluation_key(spec, test_sets, chosen)
     write_json(out / "experiment.json", {"spec": spec.to_dict(), "seeds": seeds, "overrides": overrides,
                                          "test_sets": chosen or ["embedded"]})
 
@@ -334,7 +336,7 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
             runs[("pretrained", seed)] = json.loads(path.read_text())
         for setting in spec.settings:
             if setting.trained:
-                path = _trained_run(spec, setting, seed, overrides, out, test_sets, device, progress, log)
+                path = _trained_run(spec, setting, seed, overrides, out, test_sets, evaluation, device, progress, log)
                 runs[(setting.name, seed)] = json.loads(path.read_text())
     results = aggregate(spec, runs, seeds, list(test_sets))
     results["overrides"] = overrides
