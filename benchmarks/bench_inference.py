@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from pebal.report import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("deeplabv3plus_wrn38", "deeplabv3plus_small")
 
@@ -114,8 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": rows,
     }
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"wrote {out}")
     return 0
 

@@ -40,6 +40,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pebal.report import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "weights" / "deeplabv3plus_small.safetensors"
 Y = 19
@@ -208,8 +210,7 @@ def main(argv=None) -> int:
         "weights": notes,
         "rows": keep + rows,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out, result)
     print(f"wrote {out}")
     return 0
 

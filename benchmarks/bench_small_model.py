@@ -14,11 +14,12 @@ Prints a table and writes JSON (``--json``, default ``benchmarks/results/small_m
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
+
+from pebal.report import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, ms in timing.items():
         print(f"forward {key}: {ms:.1f} ms/image at {args.size[0]}x{args.size[1]}, {args.threads} threads")
     out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(out, result)
     print(f"wrote {out}")
     return 0
 

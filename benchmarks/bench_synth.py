@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from pebal.data.png_writer import encode_png  # noqa: E402
 from pebal.data.synthetic.scene import TEST_SETS, USED_TRAIN_IDS  # noqa: E402
 from pebal.data.synthetic.writer import render_job  # noqa: E402
+from pebal.report import write_json  # noqa: E402
 
 SIZE = (128, 256)
 BINS = 32
@@ -154,8 +155,7 @@ def main() -> None:
     results["test_sets"] = test_set_stats(args.root, n=60)
     for name, row in results["test_sets"].items():
         print(f"\n{name}: {json.dumps(row)}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1))
+    write_json(args.out, results)
     print(f"\nwrote {args.out}")
 
 

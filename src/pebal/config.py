@@ -200,14 +200,8 @@ def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, o
     return _merge(cfg, parse_overrides(list(overrides)))
 
 
-def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    """The config that ``cfg.to_dict()`` (or a saved ``config.yaml``) describes."""
-    data = dict(data)
-    return _merge(TrainConfig(preset=data.pop("preset", "embedded")), data)
-
-
 def save_config(cfg: TrainConfig, path: str | Path) -> None:
-    from pebal.models.checkpoint import write_atomically
+    from pebal.atomic import write_atomically
 
     def _write(tmp: str) -> None:
         Path(tmp).write_text(yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))

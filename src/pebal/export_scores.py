@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pebal.atomic import write_atomically
 from pebal.data.transforms import image_to_tensor
 from pebal.energy import anomaly_score
 
@@ -61,15 +62,12 @@ def output_path(out: Path, frame: str, fmt: str, method: str, dataset_name: str)
     raise ValueError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
 def write_scores(path: Path, scores: np.ndarray, fmt: str) -> tuple[float, float] | None:
-    """Write one (H, W) score map; returns (min, max) for ``png``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    try:
+    """Write one (H, W) score map atomically; returns (min, max) for ``png``."""
+    lo = hi = None
+
+    def write(tmp: str) -> None:
+        nonlocal lo, hi
         if fmt == "smiyc":
             import h5py
 
@@ -84,10 +82,8 @@ def write_scores(path: Path, scores: np.ndarray, fmt: str) -> tuple[float, float
             lo, hi = float(scores.min()), float(scores.max())
             scaled = (scores - lo) / (hi - lo) if hi > lo else np.zeros_like(scores)
             Image.fromarray(np.round(scaled * 65535).astype(np.uint16)).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    write_atomically(path, write)
     return (lo, hi) if fmt == "png" else None
 
 
@@ -143,10 +139,7 @@ def _merge_ranges(path: Path, ranges: dict[str, list[float]]) -> None:
     """Add frames' (min, max) to the JSON index (kept across resumed runs)."""
     existing = json.loads(path.read_text()) if path.exists() else {}
     existing.update(ranges)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp(path)
-    tmp.write_text(json.dumps(existing, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    write_atomically(path, lambda tmp: Path(tmp).write_text(json.dumps(existing, indent=1, sort_keys=True)))
 
 
 def read_png_scores(path: str | os.PathLike, ranges_file: str | os.PathLike, frame: str) -> np.ndarray:

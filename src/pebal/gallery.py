@@ -108,7 +108,7 @@ def write_gallery(
     failures: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``folder/index.html`` and its legend ``folder/colorbar.png``; returns the page path."""
-    from pebal.data.image_io import write_bytes_atomically
+    from pebal.atomic import write_bytes_atomically
     from pebal.render import colorbar
     from pebal.predict_files import encode_png
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pebal.data.image_io import IMAGE_EXTENSIONS, read_image, write_bytes_atomically, write_jpeg
+from pebal.atomic import write_bytes_atomically
+from pebal.data.image_io import IMAGE_EXTENSIONS, read_image, write_jpeg
 from pebal.video import is_video, predict_video
 
 #: Extensions picked up when a folder is given (files named explicitly are tried whatever they are).

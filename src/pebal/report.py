@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pebal.models.checkpoint import write_atomically
+from pebal.atomic import write_atomically
 
 METRIC_COLUMNS = (("auroc", "AUROC"), ("ap", "AP"), ("fpr95", "FPR95"))
 

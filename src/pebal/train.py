@@ -27,7 +27,8 @@ from pebal.config import TrainConfig, save_config
 from pebal.data.transforms import image_to_tensor
 from pebal.losses import build_loss
 from pebal.model import PEBALModel
-from pebal.models.checkpoint import load_checkpoint, save_checkpoint, write_atomically
+from pebal.atomic import write_atomically
+from pebal.models.checkpoint import load_checkpoint, save_checkpoint
 from pebal.training_data import build_training_set
 from pebal.training_margins import resolve_margins
 

@@ -36,12 +36,3 @@ def test_bad_overrides_are_named():
     with pytest.raises(ValueError, match="valid: paper"):
         load_config("nope")
 
-
-def test_config_from_dict_round_trips():
-    from pebal.config import config_from_dict, load_config
-
-    cfg = load_config("embedded", None, ["data.outlier_class_fraction=0.25", "optim.lr=3e-4", "data.crop=[64,128]"])
-    again = config_from_dict(cfg.to_dict())
-    assert again == cfg and again.preset == "embedded"
-    with pytest.raises(ValueError, match="unknown config key"):
-        config_from_dict({**cfg.to_dict(), "nope": 1})

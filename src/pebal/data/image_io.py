@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pebal.atomic import write_bytes_atomically
 from pebal.data.png_writer import encode_png
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -96,18 +97,3 @@ def write_jpeg(path: str | os.PathLike, array: np.ndarray, quality: int = 95) ->
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buffer, format="JPEG", quality=quality)
     write_bytes_atomically(path, buffer.getvalue())
-
-
-def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise

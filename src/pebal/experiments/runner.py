@@ -190,19 +190,6 @@ def _evaluation_key(spec: ExperimentSpec, test_sets: dict, chosen: list[str]) ->
             "efficiency": spec.table == "efficiency"}
 
 
-def _fingerprint_of(result: dict) -> str | None:
-    from pebal.config import config_from_dict
-
-    if "outlier_pool" in result:
-        return result["outlier_pool"]["fingerprint"]
-    if "config" not in result:
-        return None
-    try:
-        return _outlier_pool(config_from_dict(result["config"]))["fingerprint"]
-    except (OSError, ValueError):  # its data is gone or its config no longer resolves
-        return None
-
-
 def _same_run(out: Path, seed: int, fingerprint: str, score: str, evaluation: dict) -> Path | None:
     """A finished run with the same training fingerprint, scored with ``score`` under the same
     evaluation, in this experiment or in a sibling experiment folder (``out/../*``)."""
@@ -215,7 +202,7 @@ def _same_run(out: Path, seed: int, fingerprint: str, score: str, evaluation: di
         result = json.loads(path.read_text())
         if result.get("evaluation") != evaluation or score not in result.get("scores", {}):
             continue
-        if _fingerprint_of(result) == fingerprint:
+        if result.get("outlier_pool", {}).get("fingerprint") == fingerprint:
             return path
     return None
 

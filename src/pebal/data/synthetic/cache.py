@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pebal.data.image_io import write_bytes_atomically
+from pebal.atomic import write_bytes_atomically
 from pebal.data.synthetic.families import ANOMALY_FAMILIES, OE_FAMILIES
 from pebal.data.synthetic.scene import TEST_SETS, USED_TRAIN_IDS
 from pebal.data.synthetic.writer import job_files, run_jobs

@@ -218,10 +218,8 @@ def facade_shader(rng: np.random.Generator, street: Street, side: int, sky_colou
     shop = rng.random() < 0.5
     light = F32(1.1 if side == street.sun_side else street.shade)
     table, tile = street.table, street.tile
-    top_h = None
 
     def shade(u, v, mask):
-        nonlocal top_h
         grain = sample_tile(tile, u * F32(1.7), v * F32(1.7) + F32(40))
         rgb = base * (F32(0.8) + F32(0.35) * grain)[..., None]
         fu = (u + F32(phase)) / F32(spacing)
