@@ -16,8 +16,8 @@ import statistics
 import time
 from pathlib import Path
 
-from pebal.demo import BASELINES, run_demo
-from pebal.report import write_json
+from pebal.evaluation.demo import BASELINES, run_demo
+from pebal.evaluation.report import write_json
 
 METHODS = ("pebal", "bn_control", *BASELINES)
 METRICS = ("auroc", "ap", "fpr95")

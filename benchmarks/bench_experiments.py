@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from pebal.experiments import run_experiment
-from pebal.report import write_json
+from pebal.evaluation.report import write_json
 
 NAMES = ("ablation", "methods", "outlier_diversity", "outlier_size", "efficiency")
 

@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from pebal.report import write_json
+from pebal.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("deeplabv3plus_wrn38", "deeplabv3plus_small")

@@ -3,8 +3,8 @@
 Measures the whole path of ``pebal predict`` from a uint8 RGB image to the smoothed score map
 and the segmentation (normalisation, network, energy, 7x7 Gaussian, argmax), batch size 1:
 
-* PyTorch: :meth:`pebal.predict.Predictor.predict` on ``--device`` (default cpu);
-* onnxruntime: the graph of :func:`pebal.export.export_onnx` run by :func:`pebal.export.run_onnx`
+* PyTorch: :meth:`pebal.inference.predictor.Predictor.predict` on ``--device`` (default cpu);
+* onnxruntime: the graph of :func:`pebal.inference.onnx_export.export_onnx` run by :func:`pebal.inference.onnx_export.run_onnx`
   (CPU execution provider, default threads).
 
 Each (model, size, backend) runs in a fresh subprocess so that its peak resident memory
@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from pebal.report import write_json
+from pebal.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "weights" / "deeplabv3plus_small.safetensors"
@@ -78,7 +78,7 @@ def worker(args) -> dict:
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     warm = rng.integers(0, 256, (64, 128, 3), dtype=np.uint8)
     if args.backend == "torch":
-        from pebal.predict import Predictor
+        from pebal.inference.predictor import Predictor
 
         predictor = Predictor(args.checkpoint, device=args.device, keep_image=False)
         predictor.predict(warm)
@@ -88,7 +88,7 @@ def worker(args) -> dict:
             if predictor.device.type == "cuda":
                 torch.cuda.synchronize()
     else:
-        from pebal.export import onnx_session, run_onnx
+        from pebal.inference.onnx_export import onnx_session, run_onnx
 
         session = onnx_session(args.onnx, threads=args.threads or None)
         run_onnx(session, warm[None])
@@ -156,7 +156,7 @@ def main(argv=None) -> int:
     import onnxruntime
     import torch
 
-    from pebal.export import OPSET, export_onnx
+    from pebal.inference.onnx_export import OPSET, export_onnx
     from pebal.models import load_checkpoint
 
     plan = [("deeplabv3plus_small", (256, 512), args.iters or 10, 1),

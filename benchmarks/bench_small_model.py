@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from pebal.report import write_json
+from pebal.evaluation.report import write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pebal.evaluation.colour_baseline import ColourLookupClassifier
-    from pebal.evaluation.segmentation import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy, present_classes
+    from pebal.metrics.segmentation import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy, present_classes
     from pebal.labels import CITYSCAPES_CLASSES
-    from pebal.model_card import measure_forward_ms
+    from pebal.training.model_card import measure_forward_ms
     from pebal.models import load_checkpoint
-    from pebal.pretrain import PretrainConfig, evaluate_confusion, load_split, open_synthetic_split
+    from pebal.training.pretrain import PretrainConfig, evaluate_confusion, load_split, open_synthetic_split
 
     torch.set_num_threads(args.threads)
     cfg = PretrainConfig(data_root=args.data_root, data_seed=args.data_seed, size=tuple(args.size))

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from pebal.data.png_writer import encode_png  # noqa: E402
 from pebal.data.synthetic.scene import TEST_SETS, USED_TRAIN_IDS  # noqa: E402
 from pebal.data.synthetic.writer import render_job  # noqa: E402
-from pebal.report import write_json  # noqa: E402
+from pebal.evaluation.report import write_json  # noqa: E402
 
 SIZE = (128, 256)
 BINS = 32

@@ -15,7 +15,7 @@ Presets:
   the paper, both measured (README, ``benchmarks/bench_demo.py``): the learning rate is
   1e-4, because the schedule is 30-130x shorter than the paper's or the reference's
   (4,000-16,000 steps); the margins are ``auto`` (derived from the pretrained model's inlier
-  energies, see :mod:`pebal.training_margins`), because -12 / -6 belong to the paper's
+  energies, see :mod:`pebal.training.margins`), because -12 / -6 belong to the paper's
   backbone's energy scale. With ``loss.margins=fixed`` the paper's margins are used.
 """
 

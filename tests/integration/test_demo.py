@@ -15,7 +15,7 @@ TINY = ["data.size=[64,128]", "data.max_images=16", "optim.max_steps=3", "optim.
 
 @pytest.mark.slow
 def test_demo_writes_the_report_folder(tiny_benchmark, untrained_checkpoint, tmp_path):
-    from pebal.demo import run_demo
+    from pebal.evaluation.demo import run_demo
 
     out = tmp_path / "demo"
     results = run_demo(out, overrides=[f"data.root={tiny_benchmark}", f"checkpoint={untrained_checkpoint}", *TINY],

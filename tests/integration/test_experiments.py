@@ -98,12 +98,12 @@ def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_pat
 
     # the second call recomputes nothing: no training, no evaluation
     import pebal.experiments.runner as runner
-    import pebal.train
+    import pebal.training.finetune
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a finished run was recomputed")
 
-    monkeypatch.setattr(pebal.train, "finetune", refuse)
+    monkeypatch.setattr(pebal.training.finetune, "finetune", refuse)
     monkeypatch.setattr(runner, "score_dataset", refuse)
     before = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("result.json")}
     assert main(args) == 0
@@ -115,7 +115,7 @@ def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_pat
 def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrained_checkpoint, tmp_path, monkeypatch):
     """1 % and 5 % of a 12-class pool both keep one class (the same for a seed): one training
     run, whose result the second row reuses; 50 % keeps 6 classes and trains its own."""
-    import pebal.train
+    import pebal.training.finetune
 
     spec = tmp_path / "diversity.yaml"
     spec.write_text("title: tiny diversity\nseeds: [0]\nsegmentation: false\nrow_header: classes\nsettings:\n"
@@ -123,13 +123,13 @@ def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrai
                     "  - {name: c05, train: {data.outlier_class_fraction: 0.05}}\n"
                     "  - {name: c50, train: {data.outlier_class_fraction: 0.5}}\n")
     trained = []
-    real_finetune = pebal.train.finetune
+    real_finetune = pebal.training.finetune.finetune
 
     def counting_finetune(cfg, *args, **kwargs):
         trained.append(cfg.data.outlier_class_fraction)
         return real_finetune(cfg, *args, **kwargs)
 
-    monkeypatch.setattr(pebal.train, "finetune", counting_finetune)
+    monkeypatch.setattr(pebal.training.finetune, "finetune", counting_finetune)
     out = tmp_path / "out"
     args = ["experiment", str(spec), "--out", str(out), "--bootstrap", "10", "--quiet",
             "--set", f"data.root={tiny_benchmark}", "--set", f"checkpoint={untrained_checkpoint}"]

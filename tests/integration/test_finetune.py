@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 
 from pebal.config import load_config
 from pebal.models import load_checkpoint
-from pebal.train import STATE_FILE, finetune, poly_schedule
+from pebal.training.finetune import STATE_FILE, finetune, poly_schedule
 
 
 def _config(bench, ckpt, out, *extra):

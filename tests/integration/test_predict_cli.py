@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pebal.cli import main
-from pebal.predict import Predictor
+from pebal.inference.predictor import Predictor
 
 from conftest import scaled_pebal_checkpoint  # noqa: E402
 

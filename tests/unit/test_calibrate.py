@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from pebal.calibrate import calibrate, calibrate_checkpoint, parse_rule
+from pebal.inference.calibrate import calibrate, calibrate_checkpoint, parse_rule
 from pebal.models.checkpoint import read_metadata
-from pebal.predict import Predictor
+from pebal.inference.predictor import Predictor
 
 from conftest import scaled_pebal_checkpoint  # noqa: E402
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from pebal.data.transforms import image_to_tensor
-from pebal.export import ExportWrapper, export_onnx, onnx_session, run_onnx, verify_export
+from pebal.inference.onnx_export import ExportWrapper, export_onnx, onnx_session, run_onnx, verify_export
 from pebal.models import create_model, load_checkpoint, save_checkpoint
-from pebal.predict import Predictor
+from pebal.inference.predictor import Predictor
 
 Y = 19
 

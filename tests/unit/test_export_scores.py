@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from pebal.energy import anomaly_score
-from pebal.export_scores import benchmark_dataset_name, export_scores, read_png_scores
+from pebal.inference.score_export import benchmark_dataset_name, export_scores, read_png_scores
 from pebal.model import PEBALModel
 
 

@@ -12,7 +12,7 @@ from scipy.special import logsumexp
 
 from pebal.data.transforms import image_to_tensor
 from pebal.models import load_checkpoint, save_checkpoint
-from pebal.predict import Prediction, Predictor, _starts, resolve_device, sliding_window_logits
+from pebal.inference.predictor import Prediction, Predictor, _starts, resolve_device, sliding_window_logits
 
 from conftest import scaled_pebal_checkpoint  # noqa: E402
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pebal.predict import Prediction
-from pebal.predict_files import expand_inputs, write_image_outputs
-from pebal.render import heatmap
+from pebal.inference.predictor import Prediction
+from pebal.inference.predict_files import expand_inputs, write_image_outputs
+from pebal.inference.render import heatmap
 
 
 def _touch_image(path, h=8, w=10):

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 import numpy as np
 from PIL import Image
 
-from pebal.gallery import GalleryEntry, render_gallery, write_gallery
-from pebal.render import colorbar
+from pebal.inference.gallery import GalleryEntry, render_gallery, write_gallery
+from pebal.inference.render import colorbar
 
 
 class _Collect(HTMLParser):

@@ -6,7 +6,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from pebal import render
+from pebal.inference import render
 from pebal.labels import ANOMALY_COLOR, CITYSCAPES_PALETTE
 
 

@@ -9,8 +9,8 @@ import torch
 
 from pebal.models import create_model
 from pebal.model import PEBALModel
-from pebal.predict import Predictor
-from pebal.video import VideoReadError, is_video, predict_video, read_frames, video_properties
+from pebal.inference.predictor import Predictor
+from pebal.inference.video import VideoReadError, is_video, predict_video, read_frames, video_properties
 
 Y = 19
 

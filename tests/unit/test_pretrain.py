@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from pebal.data.transforms import image_to_tensor
-from pebal.pretrain import PretrainConfig, augment_batch, class_weights, learning_rate, pretrain, segmentation_loss
+from pebal.training.pretrain import PretrainConfig, augment_batch, class_weights, learning_rate, pretrain, segmentation_loss
 
 
 def test_class_weights_inverse_sqrt_frequency():
@@ -108,7 +108,7 @@ def test_tiny_run_learns_and_saves(tmp_path):
     assert model.metadata["config"]["steps"] == 12
     assert model.metadata["val_miou"] == pytest.approx(summary["val_miou"])
 
-    from pebal.model_card import render_model_card
+    from pebal.training.model_card import render_model_card
 
     summary.update(command="pebal pretrain --steps 12", file_size_bytes=out.stat().st_size, forward_ms=12.5, threads=1,
                    colour_baseline={"bits": 5, "iou": {0: 0.25, 10: 0.75}, "miou": 0.5, "pixel_accuracy": 0.6})

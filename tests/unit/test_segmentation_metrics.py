@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 from sklearn.metrics import jaccard_score
 
-from pebal.evaluation.segmentation import (
+from pebal.metrics.segmentation import (
     ConfusionMatrix,
     confusion_matrix,
     iou_per_class,

@@ -138,7 +138,7 @@ PIXEL_ACCURACY_FLOOR = 0.8
 def test_shipped_weights_segment_a_fresh_scene():
     from pebal.data.synthetic import render_scene
     from pebal.data.transforms import images_to_batch
-    from pebal.evaluation.segmentation import confusion_matrix, pixel_accuracy
+    from pebal.metrics.segmentation import confusion_matrix, pixel_accuracy
     from pebal.models import load_checkpoint
 
     assert SHIPPED.is_file(), f"the shipped weights {SHIPPED} are missing: run scripts/pretrain_small_model.py"

@@ -21,7 +21,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from pebal.calibrate import calibrate_checkpoint
+    from pebal.inference.calibrate import calibrate_checkpoint
 
     name, root = args.dataset, args.root
     if root is None:

@@ -19,7 +19,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pebal.demo import run_demo
+    from pebal.evaluation.demo import run_demo
 
     overrides = list(args.overrides)
     for key in ("checkpoint", "seed"):

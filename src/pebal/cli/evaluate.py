@@ -39,10 +39,10 @@ def _datasets(args) -> dict:
 
 
 def run(args) -> int:
-    from pebal.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
+    from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
     from pebal.models import load_checkpoint
-    from pebal.predict import resolve_device
-    from pebal.report import anomaly_table, summary_markdown, write_json
+    from pebal.inference.predictor import resolve_device
+    from pebal.evaluation.report import anomaly_table, summary_markdown, write_json
 
     device = resolve_device(args.device)
     finetuned = load_checkpoint(args.checkpoint).to(device)

@@ -8,7 +8,7 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True, help="model checkpoint")
     parser.add_argument("--format", default="onnx", choices=["onnx"], help="export format")
     parser.add_argument("--out", help="output file (default: the checkpoint path with .onnx)")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: pebal.export.OPSET)")
+    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default: pebal.inference.onnx_export.OPSET)")
     parser.add_argument("--no-verify", action="store_true",
                         help="skip the onnxruntime-vs-PyTorch check on a seeded random image")
     parser.add_argument("--verify-size", type=int, nargs=2, default=(128, 256), metavar=("H", "W"),
@@ -21,7 +21,7 @@ def run(args) -> int:
 
     import numpy as np
 
-    from pebal.export import OPSET, export_onnx, verify_export
+    from pebal.inference.onnx_export import OPSET, export_onnx, verify_export
     from pebal.models import load_checkpoint
 
     model = load_checkpoint(args.checkpoint)

@@ -27,7 +27,7 @@ def run(args) -> int:
     import os
 
     from pebal.data import open_dataset
-    from pebal.export_scores import benchmark_dataset_name, export_scores
+    from pebal.inference.score_export import benchmark_dataset_name, export_scores
     from pebal.models import load_checkpoint
 
     kwargs = {} if args.split is None else {"split": args.split}

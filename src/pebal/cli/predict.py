@@ -2,7 +2,7 @@
 
 Inputs are image files, folders (searched recursively), glob patterns and video files. An
 input that cannot be read is reported by name and skipped; the command then exits with 1
-after a summary. See :mod:`pebal.predict_files` for the files written per input.
+after a summary. See :mod:`pebal.inference.predict_files` for the files written per input.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pebal.predict import Predictor
-    from pebal.predict_files import predict_files
+    from pebal.inference.predictor import Predictor
+    from pebal.inference.predict_files import predict_files
 
     predictor = Predictor(
         args.checkpoint,

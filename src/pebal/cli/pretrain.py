@@ -1,6 +1,6 @@
 """``pebal pretrain``: train the small inlier model on the synthetic split and write its card.
 
-Defaults come from :class:`pebal.pretrain.PretrainConfig`; ``--config FILE.yaml`` overrides
+Defaults come from :class:`pebal.training.pretrain.PretrainConfig`; ``--config FILE.yaml`` overrides
 them and command-line flags override the file. Writes the checkpoint (``--output``), the
 model card (``--card``) and the run summary as JSON next to the card.
 """
@@ -60,7 +60,7 @@ def resolve_config(args: argparse.Namespace):
     """PretrainConfig from defaults, then ``--config``, then the flags given."""
     import yaml
 
-    from pebal.pretrain import PretrainConfig
+    from pebal.training.pretrain import PretrainConfig
 
     values: dict = {}
     if args.config is not None:
@@ -84,10 +84,10 @@ def resolve_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace, command: str | None = None) -> int:
     from pebal.evaluation.colour_baseline import ColourLookupClassifier
-    from pebal.evaluation.segmentation import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
-    from pebal.model_card import measure_forward_ms, write_model_card
+    from pebal.metrics.segmentation import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
+    from pebal.training.model_card import measure_forward_ms, write_model_card
     from pebal.models import load_checkpoint
-    from pebal.pretrain import load_split, open_synthetic_split, pretrain, synthetic_data_source
+    from pebal.training.pretrain import load_split, open_synthetic_split, pretrain, synthetic_data_source
 
     cfg = resolve_config(args)
     if command is None:

@@ -39,7 +39,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pebal.train import finetune
+    from pebal.training.finetune import finetune
 
     cfg = resolve_config(args)
     path = finetune(cfg, resume=args.resume)

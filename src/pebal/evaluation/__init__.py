@@ -1,19 +1,7 @@
-"""Evaluation helpers: segmentation metrics (confusion matrix, IoU, mIoU)."""
+"""Evaluation: one pass over a data set, the report, and the demo.
 
-from pebal.evaluation.segmentation import (
-    ConfusionMatrix,
-    confusion_matrix,
-    iou_per_class,
-    mean_iou,
-    pixel_accuracy,
-    present_classes,
-)
-
-__all__ = [
-    "ConfusionMatrix",
-    "confusion_matrix",
-    "iou_per_class",
-    "mean_iou",
-    "pixel_accuracy",
-    "present_classes",
-]
+``evaluate``         every model once per batch, every score, streaming metrics, mIoU
+``report``           JSON, markdown tables, curves and example figures of an evaluation
+``demo``             the main job: fine-tune, control, evaluate, report on the embedded benchmark
+``colour_baseline``  a per-pixel colour lookup, the floor a segmentation model must beat
+"""

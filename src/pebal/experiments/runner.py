@@ -29,7 +29,7 @@ from pebal.config import load_config
 from pebal.experiments.bootstrap import METRICS, PerImageCounts
 from pebal.experiments.evaluation import FITTED_SCORES, build_scorers, inference_seconds, score_dataset
 from pebal.experiments.spec import ExperimentSpec, Setting, load_spec
-from pebal.report import write_json
+from pebal.evaluation.report import write_json
 
 RESULT_FILE = "result.json"
 
@@ -63,7 +63,7 @@ def _miou(model, cfg, spec, device) -> float | None:
     if not spec.segmentation:
         return None
     from pebal.data.registry import open_dataset
-    from pebal.evaluate import evaluate_segmentation
+    from pebal.evaluation.evaluate import evaluate_segmentation
 
     val = open_dataset(cfg.data.dataset, cfg.data.root, split="val")
     result = evaluate_segmentation(val, {"m": model}, model.num_classes, spec.eval_batch_size, device, progress=False)
@@ -148,7 +148,7 @@ def _efficiency(model, cfg, checkpoint_meta, test_sets, spec, device) -> dict | 
            "inference_seconds_per_image": inference_seconds(model, next(iter(test_sets.values())),
                                                             spec.inference_images, device=device)}
     if cfg is not None and checkpoint_meta is not None:
-        from pebal.training_data import build_training_set
+        from pebal.training.training_set import build_training_set
 
         steps = int(checkpoint_meta["steps"])
         per_step = float(checkpoint_meta["train_seconds"]) / steps
@@ -167,7 +167,7 @@ def _outlier_pool(cfg) -> dict:
     import hashlib
     import json
 
-    from pebal.training_data import build_outlier_source
+    from pebal.training.training_set import build_outlier_source
 
     source = build_outlier_source(cfg)
     config = cfg.to_dict()
@@ -211,7 +211,7 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, evalua
     import json
 
     from pebal.models import load_checkpoint
-    from pebal.train import finetune
+    from pebal.training.finetune import finetune
 
     run_dir = out / "runs" / setting.name / f"seed_{seed}"
     result_path = run_dir / RESULT_FILE
@@ -296,7 +296,7 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     import json
 
     from pebal.experiments.tables import experiment_markdown, plot_experiment
-    from pebal.training_data import ensure_embedded_data
+    from pebal.training.training_set import ensure_embedded_data
 
     spec = load_spec(name_or_path)
     if bootstrap_samples is not None:

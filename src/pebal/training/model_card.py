@@ -1,6 +1,6 @@
 """The model card of the shipped small model: how it was made and what it measures.
 
-:func:`write_model_card` renders the summary returned by :func:`pebal.pretrain.pretrain`
+:func:`write_model_card` renders the summary returned by :func:`pebal.training.pretrain.pretrain`
 (plus the colour-classifier control and a forward-time measurement) as Markdown.
 """
 
@@ -49,7 +49,7 @@ def _fmt(x: float) -> str:
 
 
 def render_model_card(summary: dict) -> str:
-    """Markdown text of the card. ``summary`` is :func:`pebal.pretrain.pretrain`'s result plus
+    """Markdown text of the card. ``summary`` is :func:`pebal.training.pretrain.pretrain`'s result plus
     ``command``, ``file_size_bytes``, ``forward_ms``, ``threads`` and ``colour_baseline``
     (``{"bits", "iou": {class: IoU}, "miou", "pixel_accuracy"}``)."""
     cfg = summary["config"]

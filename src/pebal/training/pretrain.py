@@ -1,7 +1,7 @@
 """Pretraining of the small inlier segmentation model on the synthetic inlier split.
 
 This trains the whole network (the shipped ``weights/deeplabv3plus_small.safetensors``);
-PEBAL later fine-tunes only its ``final`` block (:mod:`pebal.train`). One process, CPU,
+PEBAL later fine-tunes only its ``final`` block (:mod:`pebal.training.finetune`). One process, CPU,
 every random choice from the seeded generators of :class:`PretrainConfig`:
 
 * data: the inlier ``train`` split held in memory as uint8 arrays, reshuffled each epoch;
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from pebal.data.transforms import image_to_tensor
-from pebal.evaluation.segmentation import ConfusionMatrix
+from pebal.metrics.segmentation import ConfusionMatrix
 from pebal.labels import IGNORE_INDEX, NUM_CITYSCAPES_CLASSES
 
 
@@ -220,7 +220,7 @@ def pretrain(
     the checkpoint. The summary holds the config, steps done, training time, parameter count, per-class
     val IoU, mIoU and pixel accuracy, and the val confusion matrix.
     """
-    from pebal.evaluation.segmentation import iou_per_class, mean_iou, pixel_accuracy, present_classes
+    from pebal.metrics.segmentation import iou_per_class, mean_iou, pixel_accuracy, present_classes
     from pebal.models import create_model, save_checkpoint
 
     torch.set_num_threads(cfg.threads)

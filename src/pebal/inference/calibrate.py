@@ -1,6 +1,6 @@
 """Choose the anomaly threshold on validation data and store it in the checkpoint.
 
-``calibrate`` runs the :class:`~pebal.predict.Predictor` over an anomaly data set (labels
+``calibrate`` runs the :class:`~pebal.inference.predictor.Predictor` over an anomaly data set (labels
 0 inlier / 1 anomaly / 255 void), accumulates the exact pixel counts of
 :class:`pebal.metrics.state.AnomalyMetrics` and picks an operating point with
 :mod:`pebal.metrics.operating` ("anomaly iff score >= threshold"):
@@ -19,7 +19,7 @@ checkpoint metadata::
     "calibration":   {"rule", "dataset", "root", "num_images", "operating_point" {threshold,
                       tpr, fpr, precision, f1, ...}, "metrics" {auroc, ap, fpr95, ...}}
 
-which :class:`~pebal.predict.Predictor` reads back for masks and heat maps.
+which :class:`~pebal.inference.predictor.Predictor` reads back for masks and heat maps.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def calibrate_checkpoint(checkpoint: str | os.PathLike, dataset_name: str, root:
     from pebal.data import open_dataset
     from pebal.models.checkpoint import update_metadata
     from pebal.models.formats import detect_format
-    from pebal.predict import Predictor
+    from pebal.inference.predictor import Predictor
 
     parse_rule(rule)  # fail before the (slow) pass over the data
     if write and detect_format(checkpoint) == "torch":

@@ -122,7 +122,7 @@ def predict_video(predictor, source: str | os.PathLike, outputs: dict[str, str |
     """Predict every frame of ``source`` and write one video per entry of ``outputs``.
 
     Args:
-        predictor: a :class:`pebal.predict.Predictor` (frames go through ``predict_stream`` in
+        predictor: a :class:`pebal.inference.predictor.Predictor` (frames go through ``predict_stream`` in
             batches of its ``batch_size``).
         outputs: ``{renderer name: output path}``, names from :data:`RENDERERS`.
         on_prediction: called with ``(frame_index, prediction)`` for each frame, e.g. to keep

@@ -9,7 +9,7 @@ own min/max, so that the same colour means the same score in every image::
 
 :data:`DEFAULT_SCORE_RANGE` is ``(-20, 0)``, the span of raw energies of Cityscapes models
 (spec, "Inference"); ``pebal calibrate`` stores a range fitted to the model (the 1st and 99th
-percentiles of the validation scores) in the checkpoint, which :class:`pebal.predict.Predictor`
+percentiles of the validation scores) in the checkpoint, which :class:`pebal.inference.predictor.Predictor`
 prefers. All images here are uint8 RGB (H, W, 3).
 """
 

@@ -109,8 +109,8 @@ def write_gallery(
 ) -> Path:
     """Write ``folder/index.html`` and its legend ``folder/colorbar.png``; returns the page path."""
     from pebal.atomic import write_bytes_atomically
-    from pebal.render import colorbar
-    from pebal.predict_files import encode_png
+    from pebal.inference.render import colorbar
+    from pebal.inference.predict_files import encode_png
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

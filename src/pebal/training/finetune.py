@@ -29,8 +29,8 @@ from pebal.losses import build_loss
 from pebal.model import PEBALModel
 from pebal.atomic import write_atomically
 from pebal.models.checkpoint import load_checkpoint, save_checkpoint
-from pebal.training_data import build_training_set
-from pebal.training_margins import resolve_margins
+from pebal.training.training_set import build_training_set
+from pebal.training.margins import resolve_margins
 
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.safetensors"

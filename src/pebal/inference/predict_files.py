@@ -4,7 +4,7 @@ For an input image named ``NAME`` (its path relative to the folder it was found 
 extension; a plain stem for files named directly) the output folder receives::
 
     NAME_score.npy         float32 (H, W) anomaly score (smoothed inlier free energy)
-    NAME_heatmap.png       the score on the fixed scale of pebal.render (legend in index.html)
+    NAME_heatmap.png       the score on the fixed scale of pebal.inference.render (legend in index.html)
     NAME_segmentation.png  inlier segmentation, Cityscapes palette
     NAME_final.png         the paper's final prediction: segmentation, anomalous pixels cyan
     NAME_overlay.png       the input blended with its heat map, anomalous pixels cyan
@@ -14,7 +14,7 @@ extension; a plain stem for files named directly) the output folder receives::
 A video ``NAME`` gives ``NAME_overlay.mp4`` and ``NAME_final.mp4`` plus the pictures above
 for its first frame (``NAME_score.npy`` only for that frame). ``predictions.json`` lists
 every input, its files and score statistics, the scale and threshold used, and the inputs
-that failed with the reason; ``index.html`` is the gallery (:mod:`pebal.gallery`).
+that failed with the reason; ``index.html`` is the gallery (:mod:`pebal.inference.gallery`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 
 from pebal.atomic import write_bytes_atomically
 from pebal.data.image_io import IMAGE_EXTENSIONS, read_image, write_jpeg
-from pebal.video import is_video, predict_video
+from pebal.inference.video import is_video, predict_video
 
 #: Extensions picked up when a folder is given (files named explicitly are tried whatever they are).
 FOLDER_IMAGE_EXTENSIONS = tuple(IMAGE_EXTENSIONS) + (".bmp", ".tif", ".tiff")
@@ -200,7 +200,7 @@ def _predict_video_item(predictor, item: InputItem, out_dir: Path, save_score: b
 
 
 def _write_gallery(out_dir: Path, summary: dict) -> Path:
-    from pebal.gallery import GalleryEntry, write_gallery
+    from pebal.inference.gallery import GalleryEntry, write_gallery
 
     entries = []
     for record in summary["outputs"]:

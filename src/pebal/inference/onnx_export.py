@@ -40,7 +40,7 @@ TRACE_SIZE = (67, 131)
 class ExportWrapper(nn.Module):
     """uint8 RGB (N, 3, H, W) -> (score (N, H, W) float32, segmentation (N, H, W) uint8).
 
-    Computes exactly what :class:`pebal.predict.Predictor` computes, with the Gaussian kernel
+    Computes exactly what :class:`pebal.inference.predictor.Predictor` computes, with the Gaussian kernel
     as a fixed (1, 1, k, k) buffer: :func:`pebal.energy.gaussian_smooth` expands its kernel to
     a data-dependent channel count, which the ONNX convolution cannot take.
     """
@@ -129,12 +129,12 @@ def run_onnx(session, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def verify_export(model, path: str | os.PathLike, images: np.ndarray) -> dict:
-    """Compare onnxruntime with the PyTorch :class:`pebal.predict.Predictor` on ``images``.
+    """Compare onnxruntime with the PyTorch :class:`pebal.inference.predictor.Predictor` on ``images``.
 
     Returns ``{"max_abs_score_diff": float, "segmentation_agreement": float}`` (agreement =
     fraction of pixels with the same class; argmax ties may differ by rounding).
     """
-    from pebal.predict import Predictor
+    from pebal.inference.predictor import Predictor
 
     predictor = Predictor(model, device="cpu", batch_size=len(images), keep_image=False)
     torch_results = predictor.predict_batch(list(images))

@@ -23,10 +23,10 @@ import torch
 
 from pebal.config import TrainConfig, load_config
 from pebal.data.transforms import image_to_tensor
-from pebal.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
+from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
 from pebal.models import load_checkpoint
-from pebal.report import example_grid, plot_curves, summary_markdown, write_json
-from pebal.train import finetune
+from pebal.evaluation.report import example_grid, plot_curves, summary_markdown, write_json
+from pebal.training.finetune import finetune
 
 BASELINES = ("msp", "max_logit", "entropy", "energy")
 

@@ -9,7 +9,7 @@ overlapping tiles, see :func:`sliding_window_logits`), ImageNet normalisation, t
 
 The threshold comes from ``Predictor(threshold=...)`` or else from the checkpoint metadata
 key ``"threshold"`` written by ``pebal calibrate``; the heat-map scale likewise from
-``score_range=`` or the metadata key ``"heatmap_range"`` or :data:`pebal.render.DEFAULT_SCORE_RANGE`.
+``score_range=`` or the metadata key ``"heatmap_range"`` or :data:`pebal.inference.render.DEFAULT_SCORE_RANGE`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pebal import render
+from pebal.inference import render
 from pebal.data.transforms import image_to_tensor
 
 
@@ -41,7 +41,7 @@ class Prediction:
         score: (H, W) float32 anomaly score, higher = more anomalous.
         segmentation: (H, W) uint8 inlier train ids.
         threshold: the score at or above which a pixel is anomalous, or None if unknown.
-        score_range: (low, high) of the heat-map scale (see :mod:`pebal.render`).
+        score_range: (low, high) of the heat-map scale (see :mod:`pebal.inference.render`).
         image: the (H, W, 3) uint8 RGB input, kept for overlays (None if not kept).
         name: an identifier (file stem, frame index), or None.
         colormap: matplotlib colormap of :meth:`heatmap` and :meth:`overlay`.
@@ -168,7 +168,7 @@ class Predictor:
         device: ``"auto"`` (cuda if available, else cpu), ``"cpu"``, ``"cuda:0"``, ...
         threshold: anomaly threshold; default: the checkpoint's calibrated ``"threshold"``.
         score_range: heat-map scale (low, high); default: the checkpoint's ``"heatmap_range"``,
-            else :data:`pebal.render.DEFAULT_SCORE_RANGE`.
+            else :data:`pebal.inference.render.DEFAULT_SCORE_RANGE`.
         window: (height, width) of sliding-window tiles for large images, or None (one pass).
         overlap: fraction of a tile shared with its neighbour (see :func:`sliding_window_logits`).
         batch_size: images per forward pass in :meth:`predict_batch` / :meth:`predict_stream`.

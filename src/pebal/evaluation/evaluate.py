@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 from pebal.data.transforms import image_to_tensor
-from pebal.evaluation.segmentation import confusion_matrix, iou_per_class, mean_iou, present_classes
+from pebal.metrics.segmentation import confusion_matrix, iou_per_class, mean_iou, present_classes
 from pebal.labels import CITYSCAPES_CLASSES
 from pebal.metrics import AnomalyMetrics
 from pebal.scores import get_score

@@ -90,7 +90,7 @@ def example_grid(rows: list[dict], path: str | Path, score_range: tuple[float, f
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pebal.render import final_prediction, heatmap, mask_outline, segmentation_image
+    from pebal.inference.render import final_prediction, heatmap, mask_outline, segmentation_image
 
     titles = ("input (ground truth outlined)", "inlier segmentation", "anomaly score (energy)", "final prediction")
     h, w = rows[0]["image"].shape[:2]
