@@ -196,3 +196,26 @@ def test_bad_input_names_the_image():
         pixel_metrics(s, lab[:, :3])
     with pytest.raises(MetricInputError, match="floating"):
         pixel_metrics(s.astype(np.int32), lab)
+
+
+def test_flat_pixel_arrays_equal_maps_numpy_and_torch():
+    import torch
+
+    rng = np.random.default_rng(4)
+    scores = rng.normal(size=(3, 8, 9)).astype(np.float32)
+    labels = (rng.random((3, 8, 9)) < 0.2).astype(np.uint8)
+    labels[0, 0, :3] = 255
+    maps = pixel_metrics(scores, labels)
+    flat = pixel_metrics(scores.reshape(-1), labels.reshape(-1))
+    flat_torch = pixel_metrics(torch.from_numpy(scores.reshape(-1)), torch.from_numpy(labels.reshape(-1)))
+    for key in ("auroc", "ap", "fpr95"):
+        assert flat[key] == maps[key] == flat_torch[key]
+    keep = labels.reshape(-1) != 255
+    assert flat["auroc"] == pytest.approx(roc_auc_score(labels.reshape(-1)[keep], scores.reshape(-1)[keep]), abs=1e-12)
+
+
+def test_component_metrics_refuse_flat_pixels():
+    from pebal.metrics import component_metrics
+
+    with pytest.raises(MetricInputError, match=r"\(H, W\)"):
+        component_metrics(np.zeros(10, np.float32), np.zeros(10, np.uint8), threshold=0.5)

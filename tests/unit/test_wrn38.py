@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from pebal.models import create_model, load_checkpoint, save_checkpoint
 from pebal.models.checkpoint import CheckpointError
-from pebal.models.formats import convert_checkpoint
+from pebal.models.convert import convert_checkpoint
 
 MANIFEST = Path(__file__).resolve().parents[1] / "data" / "wrn38-deeplabv3plus-keys.tsv"
 DTYPES = {"float32": torch.float32, "int64": torch.int64}

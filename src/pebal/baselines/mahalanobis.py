@@ -157,7 +157,7 @@ def fit_mahalanobis(model, dataset, pixels_per_image: int = 1000, seed: int = 0,
     """Fit on up to ``pixels_per_image`` labelled pixels (train ids ``0..Y-1``) per image of the
     first ``max_images`` images of ``dataset``, drawn by ``torch.Generator().manual_seed(seed)``."""
     from pebal.data.transforms import image_to_tensor
-    from pebal.evaluation.evaluate import batches
+    from pebal.data.batching import batches
 
     model.eval()
     y = model.num_classes

@@ -111,7 +111,7 @@ def fit_sml(model, dataset, max_images: int | None = None, batch_size: int = 8,
     """Fit SML on the first ``max_images`` images of an inlier training ``dataset``
     (items with ``image`` (H, W, 3) uint8 and ``label`` (H, W) train ids / 255)."""
     from pebal.data.transforms import image_to_tensor
-    from pebal.evaluation.evaluate import batches
+    from pebal.data.batching import batches
 
     model.eval()
     n = len(dataset) if max_images is None else min(max_images, len(dataset))

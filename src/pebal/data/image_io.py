@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -90,10 +91,17 @@ def write_png(path: str | os.PathLike, array: np.ndarray) -> bytes:
 
 def write_jpeg(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
     """Write an RGB ``uint8 (H, W, 3)`` array as a JPEG (through Pillow), atomically."""
-    import io
-
     from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(array, dtype=np.uint8)).save(buffer, format="JPEG", quality=quality)
     write_bytes_atomically(path, buffer.getvalue())
+
+
+def png_bytes(array: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of a uint8 (H, W) or (H, W, 3) array, through Pillow (fast, not byte-stable)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()

@@ -10,12 +10,11 @@ exact states are merged, giving the single-process numbers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from pebal.data.batching import batches
 from pebal.data.transforms import image_to_tensor
 from pebal.metrics.segmentation import confusion_matrix, iou_per_class, mean_iou, present_classes
 from pebal.labels import CITYSCAPES_CLASSES
@@ -36,19 +35,6 @@ def _shard() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def batches(dataset, batch_size: int, indices: Iterable[int]) -> Iterator[list[dict]]:
-    """Consecutive items grouped into batches of equal image size (sizes may vary in real data)."""
-    batch: list[dict] = []
-    for i in indices:
-        item = dataset[i]
-        if batch and (len(batch) == batch_size or item["image"].shape != batch[0]["image"].shape):
-            yield batch
-            batch = []
-        batch.append(item)
-    if batch:
-        yield batch
 
 
 def _progress(total: int, desc: str, enabled: bool):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from pebal.data.transforms import image_to_tensor
-from pebal.evaluation.evaluate import batches
+from pebal.data.batching import batches
 from pebal.experiments.bootstrap import PerImageCounts
 from pebal.scores import ABSTENTION_SCORES, SCORES, get_score
 

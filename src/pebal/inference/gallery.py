@@ -110,11 +110,11 @@ def write_gallery(
     """Write ``folder/index.html`` and its legend ``folder/colorbar.png``; returns the page path."""
     from pebal.atomic import write_bytes_atomically
     from pebal.inference.render import colorbar
-    from pebal.inference.predict_files import encode_png
+    from pebal.data.image_io import png_bytes
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomically(folder / "colorbar.png", encode_png(colorbar(score_range, colormap)))
+    write_bytes_atomically(folder / "colorbar.png", png_bytes(colorbar(score_range, colormap)))
     page = render_gallery(entries, title, "colorbar.png", score_range, colormap, notes, failures)
     path = folder / "index.html"
     write_bytes_atomically(path, page.encode("utf-8"))

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from pebal.atomic import write_bytes_atomically
-from pebal.data.image_io import IMAGE_EXTENSIONS, read_image, write_jpeg
+from pebal.data.image_io import IMAGE_EXTENSIONS, png_bytes, read_image, write_jpeg
 from pebal.inference.video import is_video, predict_video
 
 #: Extensions picked up when a folder is given (files named explicitly are tried whatever they are).
@@ -44,15 +44,6 @@ class InputItem:
     path: Path
     kind: str
     name: str
-
-
-def encode_png(array: np.ndarray, compress_level: int = 6) -> bytes:
-    """PNG bytes of a uint8 (H, W) or (H, W, 3) array, through Pillow (fast, not byte-stable)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -123,14 +114,14 @@ def write_image_outputs(prediction, out_dir: Path, name: str, save_score: bool =
         pictures["overlay"] = prediction.overlay()
     files = {key: f"{name}_{key}.png" for key in pictures}
     for key, picture in pictures.items():
-        write_bytes_atomically(out_dir / files[key], encode_png(picture))
+        write_bytes_atomically(out_dir / files[key], png_bytes(picture))
     if prediction.image is not None:
         files["input"] = f"{name}_input.jpg"
         write_jpeg(out_dir / files["input"], prediction.image, quality=90)
     mask = prediction.mask
     if mask is not None:
         files["mask"] = f"{name}_mask.png"
-        write_bytes_atomically(out_dir / files["mask"], encode_png(mask.astype(np.uint8) * 255))
+        write_bytes_atomically(out_dir / files["mask"], png_bytes(mask.astype(np.uint8) * 255))
     if save_score:
         files["score"] = f"{name}_score.npy"
         buffer = io.BytesIO()

@@ -124,7 +124,7 @@ class ComponentMetrics:
         self.parts: list[dict] = []
 
     def update(self, scores, labels) -> None:
-        s, lab = as_batch(scores, labels)
+        s, lab = as_batch(scores, labels, flat=False)
         new = []
         for i in range(s.shape[0]):
             where = image_name(i, self.num_images)
@@ -200,7 +200,7 @@ def component_metrics(scores, labels, threshold: float | None = None, track: str
     """Component metrics of (N, H, W) / (H, W) maps; ``threshold=None`` takes the exact
     best-pixel-F1 threshold of the same data. Returns the dict of :func:`aggregate_components`
     plus ``threshold``."""
-    s, lab = as_batch(scores, labels)
+    s, lab = as_batch(scores, labels, flat=False)
     if threshold is None:
         from pebal.metrics.operating import best_f1_threshold
         from pebal.metrics.pixel import counts_from_arrays

@@ -1,7 +1,7 @@
 """Turning (scores, labels) into validated numpy blocks of evaluated pixels.
 
-Scores: numpy array or torch tensor, (H, W) or (N, H, W), any floating dtype, higher = more
-anomalous. float16 / bfloat16 are widened to float32 (exact); float32 and float64 are kept.
+Scores: numpy array or torch tensor, (P,) pixels, (H, W) or (N, H, W) maps, any floating
+dtype, higher = more anomalous. float16 / bfloat16 are widened to float32 (exact); float32 and float64 are kept.
 Labels: same shape, integer or bool, values in {0 (inlier), 1 (anomaly), ignore_index}.
 Pixels labelled ``ignore_index`` are not evaluated, and their scores are not inspected (a
 method may leave NaN there). Every evaluated score must be finite.
@@ -64,19 +64,26 @@ def as_label_array(labels) -> np.ndarray:
     return lab
 
 
-def as_batch(scores, labels, keep_dtype: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Validated shapes: both (N, H, W) (an (H, W) pair becomes N = 1)."""
+def as_batch(scores, labels, keep_dtype: bool = False, flat: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validated shapes: both (N, H, W); an (H, W) pair becomes N = 1, a flat (P,) pair (1, 1, P).
+
+    ``flat=False`` refuses (P,) pixels (component metrics need the image's 2-D neighbourhoods).
+    """
     s = as_score_array(scores, keep_dtype)
     lab = as_label_array(labels)
     if s.shape != lab.shape:
         raise MetricInputError(
-            f"scores and labels must have the same shape (H, W) or (N, H, W); "
+            f"scores and labels must have the same shape (P,), (H, W) or (N, H, W); "
             f"got scores {s.shape} and labels {lab.shape}"
         )
+    if s.ndim == 1 and flat:
+        return s[None, None], lab[None, None]
     if s.ndim == 2:
         return s[None], lab[None]
     if s.ndim != 3:
-        raise MetricInputError(f"expected (H, W) or (N, H, W) maps, got {s.ndim}-d arrays of shape {s.shape}")
+        raise MetricInputError(
+            f"expected (P,) pixels or (H, W) / (N, H, W) maps, got {s.ndim}-d arrays of shape {s.shape}"
+        )
     return s, lab
 
 

@@ -24,13 +24,10 @@ from typing import Any
 import torch
 
 from pebal.atomic import write_atomically
+from pebal.models.state_dict import CheckpointError, load_state_dict_strict
 
 FORMAT_VERSION = 1
 METADATA_KEY = "pebal"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, or does not match the model it describes."""
 
 
 def save_checkpoint(
@@ -128,31 +125,3 @@ def load_checkpoint(
     model = PEBALModel(network, num_classes=num_classes, add_abstention=not abstention, generator=generator)
     model.metadata = meta
     return model.eval()
-
-
-def load_state_dict_strict(
-    network: torch.nn.Module, state: dict[str, torch.Tensor], source: str, assign: bool = False
-) -> None:
-    """``load_state_dict(strict=True)`` with an error that lists missing, unexpected and mis-shaped keys.
-
-    ``assign=True`` makes the module hold the given tensors (for a network built on the meta
-    device).
-    """
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mis_shaped = [
-        f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
-        for k in sorted(set(expected) & set(state))
-        if expected[k].shape != state[k].shape
-    ]
-    if missing or unexpected or mis_shaped:
-        lines = [f"checkpoint {source} does not match the {type(network).__name__} it describes:"]
-        if missing:
-            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:10])}")
-        if unexpected:
-            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}")
-        if mis_shaped:
-            lines.append(f"  wrong shapes ({len(mis_shaped)}): {'; '.join(mis_shaped[:10])}")
-        raise CheckpointError("\n".join(lines))
-    network.load_state_dict(state, strict=True, assign=assign)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pebal.models.checkpoint import CheckpointError, load_state_dict_strict
+from pebal.models.state_dict import CheckpointError, load_state_dict_strict
 
 WRN38 = "deeplabv3plus_wrn38"
 _CLASSIFIER_KEY = "branch1.final.6.weight"
@@ -194,22 +194,3 @@ def load_torch_checkpoint(
     model = PEBALModel(network, num_classes=num_classes, add_abstention=False)
     model.metadata = meta
     return model.eval()
-
-
-def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, **load_kwargs) -> Path:
-    """Load any supported checkpoint and write it in pebal's safetensors format to ``dst``."""
-    from pebal.models.checkpoint import load_checkpoint, save_checkpoint
-
-    model = load_checkpoint(src, **load_kwargs)
-    meta = model.metadata
-    reserved = {"format_version", "architecture", "num_classes", "abstention", "model_kwargs", "config"}
-    return save_checkpoint(
-        dst,
-        model.network,
-        architecture=meta["architecture"],
-        num_classes=model.num_classes,
-        abstention=True,
-        model_kwargs=meta.get("model_kwargs", {}),
-        config=meta.get("config", {}),
-        **{k: v for k, v in meta.items() if k not in reserved},
-    )
