@@ -12,7 +12,7 @@ Each (model, size, backend) runs in a fresh subprocess so that its peak resident
 the onnxruntime session) and one warm-up pass at 64x128, ``peak_rss_mb`` the peak after the
 timed passes; their difference is what inference at that size adds. Inputs are seeded random
 images (speed does not depend on content). The small model uses the shipped weights when
-``weights/deeplabv3plus_small.safetensors`` exists, else a seeded untrained model of the same
+``pebal/weights/deeplabv3plus_small.safetensors`` exists, else a seeded untrained model of the same
 architecture (same speed); the JSON says which.
 
     python benchmarks/bench_predict.py                 # small model at 256x512 and 1024x2048
@@ -41,9 +41,10 @@ import time
 from pathlib import Path
 
 from pebal.evaluation.report import write_json
+from pebal.paths import SHIPPED_MODEL, weights_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "weights" / "deeplabv3plus_small.safetensors"
+SHIPPED = weights_dir() / SHIPPED_MODEL
 Y = 19
 
 
@@ -59,7 +60,7 @@ def build_checkpoint(architecture: str, folder: Path) -> tuple[Path, str]:
     from pebal.models import create_model, save_checkpoint
 
     if architecture == "deeplabv3plus_small" and SHIPPED.is_file():
-        return SHIPPED, f"shipped weights {SHIPPED.relative_to(ROOT)}"
+        return SHIPPED, f"shipped weights pebal/weights/{SHIPPED.name}"
     path = folder / f"{architecture}.safetensors"
     net = create_model(architecture, num_classes=Y + 1, generator=torch.Generator().manual_seed(0))
     save_checkpoint(path, net, architecture=architecture, num_classes=Y, abstention=True)

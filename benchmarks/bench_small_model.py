@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """The shipped small model against a per-pixel colour classifier, and its CPU speed.
 
-    python benchmarks/bench_small_model.py --data-root .cache/synth --threads 2
+    python benchmarks/bench_small_model.py --threads 2
 
 Prints a table and writes JSON (``--json``, default ``benchmarks/results/small_model.json``):
 
-* val mIoU, per-class IoU and pixel accuracy of ``weights/deeplabv3plus_small.safetensors``
+* val mIoU, per-class IoU and pixel accuracy of the shipped ``pebal/weights/deeplabv3plus_small.safetensors``
   and of :class:`~pebal.evaluation.colour_baseline.ColourLookupClassifier` fitted on the
   train pixels (the benchmark must need shape and context: the CNN must win clearly);
 * eval-mode forward time per image at the data size for batch sizes 1 and 8.
@@ -20,12 +20,13 @@ from pathlib import Path
 import torch
 
 from pebal.evaluation.report import write_json
+from pebal.paths import default_benchmark_root, shipped_weights
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", default="weights/deeplabv3plus_small.safetensors")
-    parser.add_argument("--data-root", default=".cache/synth")
+    parser.add_argument("--weights", default=str(shipped_weights()))
+    parser.add_argument("--data-root", default=str(default_benchmark_root()))
     parser.add_argument("--data-seed", type=int, default=0)
     parser.add_argument("--size", type=int, nargs=2, default=(128, 256))
     parser.add_argument("--threads", type=int, default=2)

@@ -1,6 +1,6 @@
 """Embedded benchmark: generation speed on one core, colour-only baselines, test-set statistics.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_synth.py [--n 60] [--root .cache/synth]
+    OMP_NUM_THREADS=1 python benchmarks/bench_synth.py [--n 60] [--root DIR]
 
 Prints tables and writes ``benchmarks/results/synth.json``:
 

@@ -48,15 +48,15 @@ _API = {
 __all__ = ["__version__", *sorted(_API)]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from pebal.config import TrainConfig, load_config
-    from pebal.data import open_dataset
-    from pebal.energy import anomaly_score, inlier_energy
-    from pebal.inference.predictor import Predictor
-    from pebal.losses import PEBALLoss, build_loss
-    from pebal.metrics import AnomalyMetrics, component_metrics, pixel_metrics
-    from pebal.model import PEBALModel
-    from pebal.models import create_model, load_checkpoint, save_checkpoint
-    from pebal.scores import get_score
+    from pebal.config import TrainConfig, load_config  # noqa: F401
+    from pebal.data import open_dataset  # noqa: F401
+    from pebal.energy import anomaly_score, inlier_energy  # noqa: F401
+    from pebal.inference.predictor import Predictor  # noqa: F401
+    from pebal.losses import PEBALLoss, build_loss  # noqa: F401
+    from pebal.metrics import AnomalyMetrics, component_metrics, pixel_metrics  # noqa: F401
+    from pebal.model import PEBALModel  # noqa: F401
+    from pebal.models import create_model, load_checkpoint, save_checkpoint  # noqa: F401
+    from pebal.scores import get_score  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

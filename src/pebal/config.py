@@ -30,11 +30,14 @@ from typing import Any
 
 import yaml
 
+from pebal.paths import SHIPPED_MODEL, default_benchmark_root, weights_dir
+
 
 @dataclass
 class DataConfig:
     dataset: str = "synthetic-inlier"  # registry name of the inlier training set
-    root: str = ".cache/synth"  # its root (the embedded benchmark's cache by default)
+    # its root: the embedded benchmark in the user's cache folder by default (pebal.paths)
+    root: str = field(default_factory=lambda: str(default_benchmark_root()))
     split: str = "train"
     max_images: int | None = None  # use the first N training images
     benchmark_seed: int = 0  # embedded benchmark generation (ignored for real data)
@@ -76,7 +79,8 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     preset: str = "embedded"
-    checkpoint: str = "weights/deeplabv3plus_small.safetensors"  # the pretrained model
+    # the pretrained model: the shipped small DeepLabv3+ inside the installed package by default
+    checkpoint: str = field(default_factory=lambda: str(weights_dir() / SHIPPED_MODEL))
     out: str = "runs/finetune"
     seed: int = 0
     threads: int | None = None

@@ -34,6 +34,15 @@ def find_classifier_conv(block: nn.Module, num_classes: int) -> tuple[nn.Module,
     return found
 
 
+def _holder(network: nn.Module, module: nn.Module) -> tuple[nn.Module, str]:
+    """(parent, attribute name) of ``module`` inside ``network``."""
+    for parent in network.modules():
+        for name, child in parent.named_children():
+            if child is module:
+                return parent, name
+    raise ValueError(f"the final block ({type(module).__name__}) is not a submodule of the network")
+
+
 def extend_classifier(conv: nn.Conv2d, generator: torch.Generator | None = None) -> nn.Conv2d:
     """A copy of ``conv`` with one more output channel (the abstention channel).
 
@@ -104,9 +113,18 @@ class PEBALModel(nn.Module):
                     f"{type(network).__name__} has no attribute 'final': pass the final "
                     "classification block explicitly as PEBALModel(network, Y, final=...)"
                 )
-        if add_abstention:
+        if add_abstention and isinstance(final, nn.Conv2d):
+            # the final block is the classifier conv itself: replace it where the network holds it
+            parent, name = _holder(network, final)
+            final = extend_classifier(final, generator)
+            setattr(parent, name, final)
+        elif add_abstention:
             parent, name, conv = find_classifier_conv(final, self.num_classes)
             setattr(parent, name, extend_classifier(conv, generator))
+        elif isinstance(final, nn.Conv2d):
+            if final.out_channels != self.num_classes + 1:
+                raise ValueError(f"the final conv has {final.out_channels} output channels; expected "
+                                 f"{self.num_classes + 1} (Y + 1 with the abstention channel)")
         else:
             find_classifier_conv(final, self.num_classes + 1)  # checks the channel count
         # a list keeps ``final`` out of this module's children (it is registered in network)

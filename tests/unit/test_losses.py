@@ -58,9 +58,10 @@ def test_reference_mixed_batch_hand_values():
     total, parts = PEBALLoss(Y, "reference")(logits, target)
     pc, ec, ac = _pixel(clean)
     pm, em, am = _pixel(mixed)
-    pal_in = -math.log(pc[0] + pc[2] / ac)
+    # pal_in: the inlier-pixel means of the clean image and of the image with outliers
+    pal_in = -math.log(pc[0] + pc[2] / ac) - math.log(pm[1] + pm[2] / am)
     out_mean = sum(math.log(max(pm[c] + pm[2] / am, 1e-7)) for c in range(Y)) / Y
-    pal_out = -(math.log(pm[1] + pm[2] / am) + 0.1 * out_mean)
+    pal_out = -0.1 * out_mean  # pal_out: the outlier pixels only
     # energy: inlier pixels of both images (16 + 11), outlier pixels of image 1 (4)
     hinge_in = (16 * max(0, ec + 12) ** 2 + 11 * max(0, em + 12) ** 2) / 27
     hinge_out = max(0, -6 - em) ** 2
@@ -83,8 +84,8 @@ def test_reference_outlier_term_is_clamped_at_1e_minus_7():
     _, parts = PEBALLoss(Y, "reference")(logits, target)
     p, _, a = _pixel(values)
     out_mean = (math.log(p[0] + p[2] / a) + math.log(1e-7)) / 2
-    expected = -(math.log(p[0] + p[2] / a) + 0.1 * out_mean)
-    assert parts["pal_out"].item() == pytest.approx(expected, rel=1e-5)
+    assert parts["pal_out"].item() == pytest.approx(-0.1 * out_mean, rel=1e-5)
+    assert parts["pal_in"].item() == pytest.approx(-math.log(p[0] + p[2] / a), rel=1e-5)
 
 
 def test_paper_variant_hand_values():
@@ -301,3 +302,18 @@ def test_bad_targets_are_refused():
         loss(torch.randn(1, Y + 1, 6, 6), torch.zeros(1, 5, 6, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         loss(torch.randn(1, Y, 6, 6), torch.zeros(1, 6, 6, dtype=torch.long))
+
+
+def test_reference_parts_name_the_pixels_they_hold_when_every_image_has_outliers():
+    torch.manual_seed(3)
+    logits = torch.randn(2, Y + 1, 6, 6)
+    target = torch.randint(0, Y, (2, 6, 6))
+    target[:, :2, :2] = OUT  # every image holds outlier pixels
+    total, parts = PEBALLoss(Y, "reference")(logits, target)
+    no_outlier_target = target.clone()
+    no_outlier_target[target == OUT] = VOID
+    assert parts["pal_in"].item() > 0.0  # the inlier pixels' PAL, not hidden under pal_out
+    # pal_in equals the inlier-only loss on the same pixels (outliers made void)
+    _, inlier_only = PEBALLoss(Y, "reference")(logits, no_outlier_target)
+    assert parts["pal_in"].item() == pytest.approx(inlier_only["pal_in"].item(), rel=1e-6)
+    assert total.item() == pytest.approx(sum(v.item() for k, v in parts.items() if k != "total"), rel=1e-6)

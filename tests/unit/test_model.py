@@ -94,3 +94,17 @@ def test_segment_ignores_the_abstention_channel():
     logits[0, 1] = 1.0
     logits[0, Y] = 10.0
     assert model.segment(logits).item() == 1
+
+
+def test_a_bare_classifier_conv_can_be_the_final_block():
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 5, 1))
+    original = net[2].weight.detach().clone()
+    model = PEBALModel(net, num_classes=5, final=net[2], generator=torch.Generator().manual_seed(0))
+    assert net[2].out_channels == 6 and model.final is net[2]
+    assert torch.equal(net[2].weight[:5], original)  # trained channels copied unchanged
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == ["network.2.weight", "network.2.bias"]
+    PEBALModel(net, num_classes=5, final=net[2], add_abstention=False)  # already Y + 1: accepted
+    with pytest.raises(ValueError, match="expected 5"):
+        PEBALModel(net, num_classes=4, final=net[2], add_abstention=False)

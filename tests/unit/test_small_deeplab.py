@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pebal.paths import SHIPPED_MODEL, weights_dir
 from pebal.model import PEBALModel
 from pebal.models import create_model, list_models
 from pebal.models.small_deeplab import OUTPUT_STRIDE, SmallDeepLabV3Plus, build_small_deeplab
@@ -129,7 +130,7 @@ def test_invalid_configuration_is_explained():
         build_small_deeplab(widths=(8, 16))
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "weights" / "deeplabv3plus_small.safetensors"
+SHIPPED = weights_dir() / SHIPPED_MODEL
 # the shipped model scores ~0.92 pixel accuracy on val; predicting road everywhere scores ~0.39
 # and the per-pixel colour lookup ~0.63, so 0.8 separates a trained model from both
 PIXEL_ACCURACY_FLOOR = 0.8

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True, help="fine-tuned checkpoint")
     parser.add_argument("--pretrained", help="checkpoint before fine-tuning (default: from the metadata)")
     parser.add_argument("--dataset", default="embedded", help="registry name, or 'embedded' (all embedded test sets)")
-    parser.add_argument("--root", default=".cache/synth", help="data set root")
+    parser.add_argument("--root", help="data set root (default: the embedded benchmark in the user cache)")
     parser.add_argument("--split", help="split, for data sets that have several")
     parser.add_argument("--inlier-dataset", help="inlier data set for mIoU before/after (embedded: synthetic-inlier)")
     parser.add_argument("--inlier-root", help="its root (default: --root)")
@@ -44,6 +44,12 @@ def run(args) -> int:
     from pebal.inference.predictor import resolve_device
     from pebal.evaluation.report import anomaly_table, summary_markdown, write_json
 
+    if args.root is None:
+        if args.dataset != "embedded":
+            raise SystemExit(f"pebal evaluate: --dataset {args.dataset} needs --root (the data set's folder)")
+        from pebal.paths import default_benchmark_root
+
+        args.root = str(default_benchmark_root())
     device = resolve_device(args.device)
     finetuned = load_checkpoint(args.checkpoint).to(device)
     pretrained_path = args.pretrained or finetuned.metadata.get("base_checkpoint")

@@ -1,10 +1,12 @@
-"""``pebal info``: versions, registered models and label conventions."""
+"""``pebal info``: versions, and everything that can be named on the command line."""
 
 from __future__ import annotations
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="print versions, models and label conventions")
+    parser = subparsers.add_parser(
+        "info", help="print versions, data sets, models, presets, scores, methods, paths and label conventions"
+    )
     parser.set_defaults(func=run)
 
 
@@ -12,10 +14,21 @@ def run(args) -> int:
     import torch
 
     from pebal import __version__, labels
+    from pebal.config import PRESETS
+    from pebal.data import list_datasets
+    from pebal.losses import METHODS
     from pebal.models import list_models
+    from pebal.paths import cache_dir, shipped_weights
+    from pebal.scores import ABSTENTION_SCORES, SCORES
 
     print(f"pebal {__version__}, torch {torch.__version__}")
-    print(f"models: {', '.join(list_models())}")
+    print(f"data sets (--dataset, open_dataset): {', '.join(list_datasets())}")
+    print(f"models (create_model): {', '.join(list_models())}")
+    print(f"presets (--preset): {', '.join(PRESETS)}")
+    print(f"training methods (loss.method): {', '.join([*METHODS, 'em'])}")
+    print(f"scores: {', '.join([*SCORES, *ABSTENTION_SCORES, 'sml', 'mahalanobis'])}")
+    print(f"shipped model: {shipped_weights()}")
+    print(f"cache: {cache_dir()} (PEBAL_CACHE_DIR moves it)")
     print(f"labels: train ids 0..Y-1, outlier {labels.OUTLIER_INDEX}, void {labels.IGNORE_INDEX}; "
           f"evaluation {labels.EVAL_VALUES}")
     print(f"cityscapes classes: {', '.join(labels.CITYSCAPES_CLASSES)}")

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-seed", type=int, help="seed of the generated benchmark")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="scene size")
     parser.add_argument("--output", help="checkpoint path (.safetensors)")
-    parser.add_argument("--card", default="weights/MODEL_CARD.md", help="model card path ('' to skip)")
+    parser.add_argument("--card", default=None,
+                        help="model card path (default: MODEL_CARD.md next to --output; '' to skip)")
     parser.add_argument("--seed", type=int, help="seed of initialisation, shuffling and augmentation")
     parser.add_argument("--steps", type=int, help="optimiser steps (defines the schedule)")
     parser.add_argument("--time-budget-s", type=float, help="stop early after this many seconds")
@@ -115,8 +116,9 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
         }
         print(f"colour lookup: val mIoU {summary['colour_baseline']['miou']:.4f} "
               f"(CNN {summary['val_miou']:.4f})")
-    if args.card:
-        card = write_model_card(args.card, summary)
+    card_path = str(Path(cfg.output).with_name("MODEL_CARD.md")) if args.card is None else args.card
+    if card_path:
+        card = write_model_card(card_path, summary)
         summary_path = card.with_suffix(".json")
         summary_path.write_text(json.dumps(summary, indent=1, default=_jsonable) + "\n")
         print(f"wrote {cfg.output}, {card}, {summary_path}")

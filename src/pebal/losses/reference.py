@@ -2,20 +2,22 @@
 
 Per batch (logits (N, Y+1, H, W), target (N, H, W) with train ids, 254, 255)::
 
-    total = PAL_in  (images without an outlier pixel)
-          + PAL_out (images with at least one outlier pixel)
+    total = PAL on images without an outlier pixel
+          + PAL on images with at least one outlier pixel
           + 0.1 * energy_term (whole batch)
 
-* ``PAL_in  = -mean_{non-void} log(p[y] + p[Y]/a~)``
-* ``PAL_out = -( mean_{inlier px} log(p[y] + p[Y]/a~)
-                + 0.1 * mean_{outlier px x Y inlier classes} log(max(p[c] + p[Y]/a~, 1e-7)) )``
+* images without outliers: ``-mean_{inlier px} log(p[y] + p[Y]/a~)``
+* images with outliers: ``-( mean_{inlier px} log(p[y] + p[Y]/a~)
+  + 0.1 * mean_{outlier px x Y inlier classes} log(max(p[c] + p[Y]/a~, 1e-7)) )``
 * ``a~`` = Gaussian-blurred ``(-E)^2`` (7x7, sigma 1, reflect), not detached, not clamped.
 * ``energy_term = mean(hinge_in)`` without outlier pixels, else
   ``0.5 * (mean(hinge_in) + mean(hinge_out)) + 5e-4 * ||E_out||_2``; always
   ``+ 3e-6 * smoothness_squared_sum(E)`` (summed over the batch, void included).
 
-Each PAL term is its own mean. Terms whose pixel set is empty are zero here (the reference
-would produce NaN). The ablation switches replace or drop terms (see :class:`PEBALLoss`).
+Each PAL term is its own mean. The returned parts are named for the pixels they hold, as in
+the paper variant: ``pal_in`` = both inlier-pixel means (images without and with outliers),
+``pal_out`` = the weighted outlier-pixel mean; the total is the reference's. Terms whose pixel
+set is empty are zero here (the reference would produce NaN). The ablation switches replace or drop terms (see :class:`PEBALLoss`).
 """
 
 from __future__ import annotations
@@ -48,16 +50,18 @@ def reference_loss(logits, target, masks, cfg) -> tuple[torch.Tensor, dict[str, 
 
     if cfg.pal:
         log_lik, log_res = pal_log_likelihood(log_probs, energy, target, inlier, cfg)
-        parts["pal_in"] = -mean_or_zero(log_lik[clean][inlier[clean]], logits) if clean.any() else zero
+        clean_inlier = -mean_or_zero(log_lik[clean][inlier[clean]], logits) if clean.any() else zero
         if has_outlier.any():
-            mixed_inlier = mean_or_zero(log_lik[has_outlier][inlier[has_outlier]], logits)
+            mixed_inlier = -mean_or_zero(log_lik[has_outlier][inlier[has_outlier]], logits)
             # (P, Y): every inlier class at every outlier pixel
             at_outliers = torch.logaddexp(
                 log_probs.permute(0, 2, 3, 1)[outlier][:, :y], log_res[outlier].unsqueeze(1)
             )
             at_outliers = at_outliers.clamp_min(math.log(cfg.outlier_clamp))
-            parts["pal_out"] = -(mixed_inlier + cfg.outlier_pal_weight * at_outliers.mean())
+            parts["pal_in"] = clean_inlier + mixed_inlier
+            parts["pal_out"] = -cfg.outlier_pal_weight * at_outliers.mean()
         else:
+            parts["pal_in"] = clean_inlier
             parts["pal_out"] = zero
     else:
         # without PAL the inlier classes are still trained: cross-entropy over the Y channels

@@ -1,6 +1,6 @@
 """Pretraining of the small inlier segmentation model on the synthetic inlier split.
 
-This trains the whole network (the shipped ``weights/deeplabv3plus_small.safetensors``);
+This trains the whole network (the shipped ``pebal/weights/deeplabv3plus_small.safetensors``);
 PEBAL later fine-tunes only its ``final`` block (:mod:`pebal.training.finetune`). One process, CPU,
 every random choice from the seeded generators of :class:`PretrainConfig`:
 
@@ -30,16 +30,17 @@ import torch.nn.functional as F
 from pebal.data.transforms import image_to_tensor
 from pebal.metrics.segmentation import ConfusionMatrix
 from pebal.labels import IGNORE_INDEX, NUM_CITYSCAPES_CLASSES
+from pebal.paths import default_benchmark_root
 
 
 @dataclass
 class PretrainConfig:
     """Everything that determines a pretraining run (saved into the checkpoint)."""
 
-    data_root: str = ".cache/synth"
+    data_root: str = field(default_factory=lambda: str(default_benchmark_root()))
     data_seed: int = 0
     size: tuple[int, int] = (128, 256)
-    output: str = "weights/deeplabv3plus_small.safetensors"
+    output: str = "runs/pretrain/deeplabv3plus_small.safetensors"  # the shipped copy: pebal/weights/
     architecture: str = "deeplabv3plus_small"
     num_classes: int = NUM_CITYSCAPES_CLASSES
     model_kwargs: dict = field(default_factory=dict)
