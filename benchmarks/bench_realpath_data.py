@@ -35,7 +35,7 @@ from pathlib import Path
 from pebal.evaluation.report import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "realpath"))
+sys.path.insert(0, str(ROOT / "tests"))  # the fixture builders: tests/realpath/
 
 
 def _children_cpu() -> float:
@@ -87,8 +87,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-onnx", action="store_true", help="leave out the ONNX export (2.8 GB peak)")
     args = parser.parse_args()
-    from realpath_tree import build_realdata
-    from realpath_checkpoints import random_wrn38, write_nvidia_checkpoint, write_pebal_checkpoint
+    from realpath.realpath_checkpoints import random_wrn38, write_nvidia_checkpoint, write_pebal_checkpoint
+    from realpath.realpath_tree import build_realdata
 
     work = Path(tempfile.mkdtemp(prefix="bench_realpath_"))
     try:

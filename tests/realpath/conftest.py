@@ -8,17 +8,12 @@ session ends.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from realpath_tree import RealData, build_realdata
-
-REPO = Path(__file__).resolve().parents[2]
+from .realpath_tree import RealData, build_realdata
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +31,7 @@ class WRN38Checkpoints:
 @pytest.fixture(scope="session")
 def wrn38_checkpoints(tmp_path_factory):
     """Both WideResNet38 checkpoints (same random weights), written once, deleted at the end."""
-    from realpath_checkpoints import random_wrn38, write_nvidia_checkpoint, write_pebal_checkpoint
+    from .realpath_checkpoints import random_wrn38, write_nvidia_checkpoint, write_pebal_checkpoint
 
     folder = tmp_path_factory.mktemp("wrn38")
     net = random_wrn38(seed=0)
@@ -57,12 +52,3 @@ def wrn38_nvidia_checkpoint(wrn38_checkpoints) -> Path:
 @pytest.fixture(scope="session")
 def wrn38_pebal_checkpoint(wrn38_checkpoints) -> Path:
     return wrn38_checkpoints.pebal
-
-
-def run_pebal(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``python -m pebal ARGS`` in ``cwd`` as a user would run it (output captured as text)."""
-    env = dict(os.environ)
-    src = str(REPO / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return subprocess.run([sys.executable, "-m", "pebal", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realpath_scenes import paint, road_scene, save_jpeg, save_png, save_png_with_gamma, save_webp
+from .realpath_scenes import paint, road_scene, save_jpeg, save_png, save_png_with_gamma, save_webp
 
 # --- LostAndFound ---------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realpath_scenes import (
+from .realpath_scenes import (
     CAR,
     PERSON,
     cityscapes_colour,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from realpath_anomaly_layouts import write_fishyscapes, write_lostandfound, write_road_anomaly, write_smiyc
-from realpath_inlier_layouts import write_cityscapes, write_coco
+from .realpath_anomaly_layouts import write_fishyscapes, write_lostandfound, write_road_anomaly, write_smiyc
+from .realpath_inlier_layouts import write_cityscapes, write_coco
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from pebal.cli import main
 from pebal.data import open_dataset
 from pebal.data.check import check_dataset
 
-from conftest import run_pebal
-from realpath_anomaly_layouts import LAF_FRAMES, LAF_TEST_NO_KNOWN, SMIYC_EXPECTED
-from realpath_inlier_layouts import CITYSCAPES_FRAMES, COCO_EXPECTED
+from .realpath_anomaly_layouts import LAF_FRAMES, LAF_TEST_NO_KNOWN, SMIYC_EXPECTED
+from .realpath_cli import run_pebal
+from .realpath_inlier_layouts import CITYSCAPES_FRAMES, COCO_EXPECTED
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 

@@ -29,8 +29,8 @@ import pytest
 
 from pebal.cli import main
 
-from conftest import run_pebal
-from realpath_anomaly_layouts import FISHYSCAPES_NAMES
+from .realpath_anomaly_layouts import FISHYSCAPES_NAMES
+from .realpath_cli import run_pebal
 
 h5py = pytest.importorskip("h5py")
 

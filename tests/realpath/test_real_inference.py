@@ -14,7 +14,7 @@ import pytest
 
 from pebal.cli import main
 
-from conftest import run_pebal
+from .realpath_cli import run_pebal
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from realpath_anomaly_layouts import LAF_FRAMES, SMIYC_ANOMALY_FRAMES, SMIYC_OBSTACLE_FRAMES, laf_train_id
-from realpath_inlier_layouts import CITYSCAPES_FRAMES, COCO_EXPECTED, rle_counts
+from .realpath_anomaly_layouts import LAF_FRAMES, SMIYC_ANOMALY_FRAMES, SMIYC_OBSTACLE_FRAMES, laf_train_id
+from .realpath_inlier_layouts import CITYSCAPES_FRAMES, COCO_EXPECTED, rle_counts
 
 # pycocotools' Cython mask object predates NumPy 2's ``copy`` keyword; harmless
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
