@@ -48,8 +48,9 @@ def benchmark_frames(split: str, smiyc: Path, laf: Path) -> tuple[str, list[str]
     """(persistence folder, frame ids) of one of the benchmark's data sets on the fixture."""
     if split.startswith("AnomalyTrack"):
         fids = sorted(p.stem for p in (smiyc / "dataset_AnomalyTrack" / "images").glob("*.jpg"))
-        keep = (lambda f: f.startswith("validation")) if split.endswith("validation") else ANOMALY_TEST_LISTED.__contains__
-        return "AnomalyTrack-all", [f for f in fids if keep(f)]
+        if split.endswith("validation"):
+            return "AnomalyTrack-all", [f for f in fids if f.startswith("validation")]
+        return "AnomalyTrack-all", [f for f in fids if f in ANOMALY_TEST_LISTED]
     if split.startswith("ObstacleTrack"):
         fids = sorted(p.stem for p in (smiyc / "dataset_ObstacleTrack" / "images").glob("*.webp"))
         if split == "ObstacleTrack-test":

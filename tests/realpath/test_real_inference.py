@@ -106,7 +106,8 @@ def test_onnx_export_of_wrn38_matches_pytorch(onnx_export, wrn38_nvidia_checkpoi
     diff, agreement = float(match.group(1)), float(match.group(2))
     # the command's image: seeded 0, uint8, (1, H, W, 3)
     image = np.random.default_rng(0).integers(0, 256, (1, *VERIFY_SIZE, 3), dtype=np.uint8)
-    scale = float(np.abs(Predictor(load_checkpoint(wrn38_nvidia_checkpoint), device="cpu").predict(image[0]).score).max())
+    predictor = Predictor(load_checkpoint(wrn38_nvidia_checkpoint), device="cpu")
+    scale = float(np.abs(predictor.predict(image[0]).score).max())
     assert agreement == 100.0
     assert diff <= 1e-3 * scale, (diff, scale)
 

@@ -83,7 +83,8 @@ def test_smiyc_tracks(realdata):
                                ("dataset_ObstacleTrack", SMIYC_OBSTACLE_FRAMES, "webp")):
         base = realdata.smiyc / track
         assert sorted(p.stem for p in (base / "images").glob(f"*.{ext}")) == sorted(frames)
-        labelled = sorted(p.name[: -len("_labels_semantic.png")] for p in (base / "labels_masks").glob("*_labels_semantic.png"))
+        suffix = "_labels_semantic.png"
+        labelled = sorted(p.name[: -len(suffix)] for p in (base / "labels_masks").glob(f"*{suffix}"))
         assert labelled == sorted(f for f, has in frames.items() if has)
     assert Image.open(realdata.smiyc / "dataset_ObstacleTrack" / "images" / "validation_1.webp").format == "WEBP"
 
