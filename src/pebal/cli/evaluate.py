@@ -60,7 +60,8 @@ def run(args) -> int:
         pretrained = load_checkpoint(pretrained_path).to(device)
     models = {"pretrained": pretrained, "finetuned": finetuned}
     results: dict = {}
-    for name, dataset in _datasets(args).items():
+    datasets = _datasets(args)
+    for name, dataset in datasets.items():
         results[name] = evaluate_anomaly(dataset, models, finetuned.num_classes, DEFAULT_METHODS,
                                          batch_size=args.batch_size, device=device, progress=not args.quiet, desc=name)
     inlier = args.inlier_dataset or ("synthetic-inlier" if args.dataset == "embedded" else None)
@@ -72,6 +73,10 @@ def run(args) -> int:
                                                 device=device, progress=not args.quiet)
     sets = [k for k in results if k != "miou"]
     results["checkpoint"], results["pretrained"] = str(args.checkpoint), pretrained_path
+    # what each set was (root, split, label convention: LostAndFound has two)
+    from pebal.data.registry import describe_dataset
+
+    results["datasets"] = {name: describe_dataset(dataset) for name, dataset in datasets.items()}
     out = Path(args.out)
     write_json(out / "results.json", results)
     methods = list(DEFAULT_METHODS)
