@@ -7,6 +7,8 @@ from, recorded in its metadata). ``--dataset embedded`` evaluates every embedded
 
 from __future__ import annotations
 
+from pebal.cli.options import device, positive_int
+
 from pathlib import Path
 
 
@@ -21,8 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--inlier-root", help="its root (default: --root)")
     parser.add_argument("--inlier-split", default="val")
     parser.add_argument("--out", default="runs/evaluate", help="folder for results.json and results.md")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--device", default="auto", type=device)
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
 

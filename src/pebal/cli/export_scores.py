@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pebal.cli.options import device
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -18,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--benchmark-name", default=None,
                         help="data set folder name of anomaly_p/<method>/<name>/ (default: the "
                              "benchmark's name, e.g. AnomalyTrack-test)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
     parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output exists")
     parser.set_defaults(func=run)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pebal.cli.options import non_negative_int, positive_int
+
 
 def _size(text: str) -> tuple[int, int]:
     import argparse
@@ -19,13 +21,13 @@ def register(subparsers) -> None:
         description="Write inlier train/val scenes, outlier-exposure cut-outs and anomaly test sets "
                     "(Fishyscapes layout) under --out; reuse them when they already match.")
     parser.add_argument("--out", required=True, help="output folder (e.g. .cache/synth)")
-    parser.add_argument("--seed", type=int, default=0, help="benchmark seed (default 0)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="benchmark seed (default 0)")
     parser.add_argument("--size", type=_size, default=(128, 256), help="HxW (default 128x256)")
-    parser.add_argument("--count", type=int, default=300, help="scenes per anomaly test set (default 300)")
-    parser.add_argument("--train", type=int, default=3000, help="inlier training scenes (default 3000)")
-    parser.add_argument("--val", type=int, default=300, help="inlier validation scenes (default 300)")
-    parser.add_argument("--oe", type=int, default=600, help="outlier-exposure cut-outs (default 600)")
-    parser.add_argument("--workers", type=int, default=1, help="rendering processes (default 1)")
+    parser.add_argument("--count", type=non_negative_int, default=300, help="scenes per anomaly test set (default 300)")
+    parser.add_argument("--train", type=non_negative_int, default=3000, help="inlier training scenes (default 3000)")
+    parser.add_argument("--val", type=non_negative_int, default=300, help="inlier validation scenes (default 300)")
+    parser.add_argument("--oe", type=non_negative_int, default=600, help="outlier-exposure cut-outs (default 600)")
+    parser.add_argument("--workers", type=positive_int, default=1, help="rendering processes (default 1)")
     parser.set_defaults(func=run)
 
 
