@@ -44,6 +44,7 @@ def run(args) -> int:
     from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
     from pebal.models import load_checkpoint
     from pebal.inference.predictor import resolve_device
+    from pebal.atomic import write_bytes_atomically
     from pebal.evaluation.report import anomaly_table, summary_markdown, write_json
 
     device = resolve_device(args.device)
@@ -71,7 +72,7 @@ def run(args) -> int:
     out = Path(args.out)
     write_json(out / "results.json", results)
     methods = list(DEFAULT_METHODS)
-    (out / "results.md").write_text(summary_markdown(results, methods, sets))
+    write_bytes_atomically(out / "results.md", summary_markdown(results, methods, sets).encode())
     print(anomaly_table({s: results[s] for s in sets}, methods))
     if "miou" in results:
         m = results["miou"]
