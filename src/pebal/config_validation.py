@@ -48,8 +48,11 @@ def _is_number(v: Any) -> bool:
 
 
 def integer(low: int | None = None, high: int | None = None, optional: bool = False) -> Rule:
-    bounds = " and ".join(p for p in (f">= {low}" if low is not None else "", f"<= {high}" if high is not None else "") if p)
-    expected = ("null or " if optional else "") + "an integer" + (f" {bounds}" if bounds else "")
+    if low is not None and high is not None:
+        bounds = f" in [{low}, {high}]"
+    else:
+        bounds = f" >= {low}" if low is not None else (f" <= {high}" if high is not None else "")
+    expected = ("null or " if optional else "") + "an integer" + bounds
     return Rule(lambda v: (optional and v is None) or (_is_int(v) and (low is None or v >= low) and (high is None or v <= high)),
                 expected)
 

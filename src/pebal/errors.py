@@ -57,7 +57,7 @@ class ConfigError(InputError):
                  more: list[ConfigError] | None = None) -> None:
         self.key, self.expected, self.found, self.source = key, expected, found, source
         self.problems = [self, *(more or [])]
-        where = f" (from {source})" if source else ""
+        where = f" (with config file {source})" if source else ""
         text = "; ".join(f"config key {p.key}: expected {p.expected}, found {p.found!r}" for p in self.problems)
         super().__init__(text + where)
 

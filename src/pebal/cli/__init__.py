@@ -73,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` selected (``parser`` itself if none)."""
+    for name in (getattr(args, "command", None), getattr(args, "data_command", None)):
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if name is None or not actions or name not in actions[0].choices:
+            break
+        parser = actions[0].choices[name]
+    return parser
+
+
 def _prog(args) -> str:
     words = ["pebal", args.command] + ([args.data_command] if getattr(args, "data_command", None) else [])
     return " ".join(words)
@@ -85,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # reported by the subcommand's parser, so the line names the command
+            _command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as exc:  # --help / --version (0) or a bad flag (2, its line already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     if getattr(args, "func", None) is None:
@@ -99,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             from pebal.cli.contract import one_line
 
             message = one_line(exc.code)
-            print(message if message.startswith(prog) else f"{prog}: error: {message}", file=sys.stderr)
+            message = message[len(prog) + 2:] if message.startswith(f"{prog}: ") else message
+            print(f"{prog}: error: {message}", file=sys.stderr)
             return EXIT_BAD_INPUT
         return 0 if exc.code is None else int(exc.code)
     except (Exception, KeyboardInterrupt) as exc:

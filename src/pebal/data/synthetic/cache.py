@@ -117,6 +117,8 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
     ready, _, _ = _check_manifest(root, config, counts, at_least, verify)
     if ready:
         return root
+    if root.is_dir():  # refuse before the lock file is created: nothing of yours is touched
+        _refuse_foreign(root, _records(root))
     root.mkdir(parents=True, exist_ok=True)
     with _exclusive(root / ".synth.lock"):
         # Another process may have finished (or repaired) the benchmark while we waited for the lock.
@@ -183,20 +185,9 @@ def _generate(root: Path, config: dict, counts: SynthCounts, workers: int, log, 
     seed, (h, w) = config["seed"], config["size"]
     manifest_path = root / "manifest.json"
     ledger = Ledger(root / _LEDGER)
-    records = ledger.read()
+    records = _records(root)
+    _refuse_foreign(root, records)
     manifest = read_json(manifest_path)
-    if isinstance(manifest, dict):  # files of a complete benchmark (also one written by an older pebal)
-        sizes = manifest.get("sizes") or {}
-        for rel, sha in (manifest.get("files") or {}).items():
-            if records.get(rel) is None:
-                records[rel] = (sha, sizes.get(rel))
-    foreign = foreign_files(root, set(records))
-    if foreign:
-        raise CacheConflictError(
-            f"{root} cannot hold the embedded benchmark: {len(foreign)} file(s) in its generated folders "
-            f"({', '.join(m + '/' for m in MANAGED)}) were not written by pebal synth, e.g. "
-            f"{', '.join(foreign[:3])}; nothing was deleted or written. Move them elsewhere, or choose another "
-            "--out / data.root")
     stamp = read_json(root / _STAMP)
     same = stamp == config or (stamp is None and isinstance(manifest, dict)
                                and all(manifest.get(k) == v for k, v in config.items()))
@@ -245,6 +236,29 @@ def _generate(root: Path, config: dict, counts: SynthCounts, workers: int, log, 
                 "content_sha256": digest, "files": files, "sizes": {rel: records[rel][1] for rel in files}}
     ledger.rewrite({rel: records[rel] for rel in files})
     write_bytes_atomically(manifest_path, json.dumps(manifest, indent=1).encode())
+
+
+def _records(root: Path) -> dict:
+    """The files the cache wrote under ``root``: the ledger's, and those of the manifest of a
+    complete benchmark (also one written by an older pebal, which kept no ledger)."""
+    records = Ledger(root / _LEDGER).read()
+    manifest = read_json(root / "manifest.json")
+    if isinstance(manifest, dict):
+        sizes = manifest.get("sizes") or {}
+        for rel, sha in (manifest.get("files") or {}).items():
+            if records.get(rel) is None:
+                records[rel] = (sha, sizes.get(rel))
+    return records
+
+
+def _refuse_foreign(root: Path, records: dict) -> None:
+    foreign = foreign_files(root, set(records))
+    if foreign:
+        raise CacheConflictError(
+            f"{root} cannot hold the embedded benchmark: {len(foreign)} file(s) in its generated folders "
+            f"({', '.join(m + '/' for m in MANAGED)}) were not written by pebal synth, e.g. "
+            f"{', '.join(foreign[:3])}; nothing was deleted or written. Move them elsewhere, or choose another "
+            "--out / data.root")
 
 
 def _read_test_meta(root: Path) -> dict[str, dict[int, dict]]:
