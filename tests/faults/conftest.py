@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fault_cases import Outcome, snapshot
+from faults.fault_cases import Outcome, snapshot
 
 
 class _Evil:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fault_cases import Outcome, expect, registry
+from faults.fault_cases import Outcome, expect, registry
 
 RUNNERS, fault = registry()
 

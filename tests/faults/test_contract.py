@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from fault_cases import error_lines
+from faults.fault_cases import error_lines
 from pebal.cli import _COMMAND_MODULES
 from pebal.cli.contract import exit_code_of, one_line
 from pebal.errors import (CacheConflictError, ConfigError, InputError, NonFiniteError, PebalError, ResumeMismatchError,

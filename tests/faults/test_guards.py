@@ -69,3 +69,19 @@ def test_finite_step_stops_on_nan_loss_or_gradient(tmp_path):
     (tmp_path / "s.pt").write_bytes(b"x")
     with pytest.raises(NonFiniteError, match="a gradient became NaN.*the last good training state is"):
         check_finite_step(torch.tensor(0.5), {}, [weight], 2, tmp_path / "s.pt", 1e-4)
+
+
+def test_pretraining_stops_on_a_nan_loss_and_writes_no_checkpoint(tmp_path):
+    import numpy as np
+
+    from pebal.training.pretrain import PretrainConfig, pretrain
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 16, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 3, (8, 16, 32), dtype=np.uint8)
+    out = tmp_path / "m.safetensors"
+    cfg = PretrainConfig(output=str(out), steps=6, batch_size=2, warmup_steps=0, lr=1e30, eval_every=0,
+                         log_every=100, threads=1, scale_range=(1.0, 1.0))
+    with pytest.raises(NonFiniteError, match="became NaN or infinite at step"):
+        pretrain(cfg, log=lambda s: None, data=(images[:6], labels[:6], images[6:], labels[6:]))
+    assert not out.exists()

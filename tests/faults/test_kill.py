@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from fault_cases import BY_ID, expect, registry
+from faults.fault_cases import BY_ID, expect, registry
 
 RUNNERS, fault = registry()
 pytestmark = pytest.mark.slow  # each case starts a command in a new process (torch import) and kills it

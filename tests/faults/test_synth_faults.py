@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from fault_cases import expect, registry, snapshot
+from faults.fault_cases import expect, registry, snapshot
 
 RUNNERS, fault = registry()
 SMALL = ["--size", "64x128", "--train", "3", "--val", "1", "--oe", "2", "--count", "1"]

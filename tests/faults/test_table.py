@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from fault_cases import CASES, readme_table, render_table
+from faults.fault_cases import CASES, readme_table, render_table
 
 MODULES = ("test_cli_inputs", "test_training_faults", "test_synth_faults", "test_kill")
 
@@ -12,7 +12,7 @@ MODULES = ("test_cli_inputs", "test_training_faults", "test_synth_faults", "test
 def test_every_case_has_exactly_one_runner():
     owners: dict[str, list[str]] = {}
     for name in MODULES:
-        for case_id in importlib.import_module(name).RUNNERS:
+        for case_id in importlib.import_module(f"faults.{name}").RUNNERS:
             owners.setdefault(case_id, []).append(name)
     assert sorted(owners) == sorted(c.id for c in CASES), "cases without a runner or runners without a row"
     assert all(len(found) == 1 for found in owners.values())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import pytest
 
-from fault_cases import expect, registry
+from faults.fault_cases import expect, registry
 
 RUNNERS, fault = registry()
 

@@ -102,9 +102,10 @@ def check_resume(state_path: str | Path, config: dict, log=print) -> None:
 
 
 def check_finite_step(loss: torch.Tensor, parts: dict[str, torch.Tensor], params: Iterable[torch.Tensor],
-                      step: int, state_path: str | Path, lr: float) -> None:
+                      step: int, state_path: str | Path | None, lr: float) -> None:
     """Raise :class:`~pebal.errors.NonFiniteError` if ``loss`` or a gradient of ``params`` is
-    NaN / inf at optimiser step ``step`` (1-based), before the step is applied.
+    NaN / inf at optimiser step ``step`` (1-based), before the step is applied; ``state_path``
+    is the run's last training state (None: the run keeps none).
 
     Under DistributedDataParallel the gradients are averaged over processes, so a NaN loss on
     one process makes every process's gradients NaN and every process stops at the same step.
@@ -114,10 +115,11 @@ def check_finite_step(loss: torch.Tensor, parts: dict[str, torch.Tensor], params
         return
     what = "the loss" if not bool(torch.isfinite(loss.detach())) else "a gradient"
     shown = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in parts.items())
-    state_path = Path(state_path)
-    kept = (f"the last good training state is {state_path}" if state_path.is_file()
-            else "no training state was written")
+    if state_path is not None and Path(state_path).is_file():
+        kept = f"the last good training state is {state_path}"
+    else:
+        kept = "no training state was written"
     raise NonFiniteError(
-        f"{what} became NaN or infinite at step {step} (loss {float(loss.detach()):.4g}; {shown}); the step was not "
-        f"applied and {kept}; no fine-tuned checkpoint was written. Lower optim.lr (now {lr:g}) or check "
-        "the training data and the pretrained checkpoint")
+        f"{what} became NaN or infinite at step {step} (loss {float(loss.detach()):.4g}"
+        f"{'; ' + shown if shown else ''}); the step was not applied and {kept}; no model checkpoint was written. "
+        f"Lower the learning rate (now {lr:g}) or check the training data and the starting checkpoint")
