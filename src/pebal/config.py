@@ -201,7 +201,9 @@ def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, o
             raise ValueError(f"config file {yaml_file} must hold a mapping, found {type(data).__name__}")
         data.pop("preset", None)
         _merge(cfg, data)
-    return _merge(cfg, parse_overrides(list(overrides)))
+    from pebal.config_validation import validate_config
+
+    return validate_config(_merge(cfg, parse_overrides(list(overrides))), source=None if yaml_file is None else str(yaml_file))
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:

@@ -132,5 +132,6 @@ def test_calibrate_then_predict(tmp_path, checkpoint, capsys):
     assert summary["threshold"] == meta["threshold"] and summary["score_range"] == meta["heatmap_range"]
     assert (out / "v0_mask.png").is_file()
 
-    with pytest.raises(ValueError, match="unknown calibration rule"):
-        main(["calibrate", "--checkpoint", str(ckpt), "--dataset", str(root), "--rule", "tpr90"])
+    capsys.readouterr()
+    assert main(["calibrate", "--checkpoint", str(ckpt), "--dataset", str(root), "--rule", "tpr90"]) == 2
+    assert "pebal calibrate: error: unknown calibration rule" in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pebal.cli.options import device, positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("calibrate", help="pick an anomaly threshold on validation data")
@@ -11,9 +13,9 @@ def register(subparsers) -> None:
     parser.add_argument("--root", help="data set root (default: --dataset when it is a folder)")
     parser.add_argument("--rule", default="tpr95",
                         help="tpr95 (threshold where 95%% of anomalous pixels are caught), best-f1, or fpr=X")
-    parser.add_argument("--max-images", type=int, help="use only the first N images")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda:0, ...")
-    parser.add_argument("--window", type=int, nargs=2, metavar=("H", "W"), help="sliding-window tile size")
+    parser.add_argument("--max-images", type=positive_int, help="use only the first N images")
+    parser.add_argument("--device", default="auto", type=device, help="auto (cuda if available), cpu, cuda:0, ...")
+    parser.add_argument("--window", type=positive_int, nargs=2, metavar=("H", "W"), help="sliding-window tile size")
     parser.add_argument("--dry-run", action="store_true", help="print the result, do not write the checkpoint")
     parser.set_defaults(func=run)
 

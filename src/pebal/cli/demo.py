@@ -3,6 +3,8 @@ PEBAL, evaluate every method on every test set, write a report folder."""
 
 from __future__ import annotations
 
+from pebal.cli.options import non_negative_int, positive_int
+
 
 def register(subparsers) -> None:
     from pebal.cli.train import add_config_arguments
@@ -10,10 +12,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="the method end to end on the embedded benchmark")
     add_config_arguments(parser)
     parser.set_defaults(out="runs/demo")
-    parser.add_argument("--bn-control-steps", type=int, default=100,
+    parser.add_argument("--bn-control-steps", type=positive_int, default=100,
                         help="steps of the batch-norm-only control run (learning rate 0)")
-    parser.add_argument("--examples", type=int, default=2, help="example rows per test set in examples.png")
-    parser.add_argument("--workers", type=int, default=2, help="processes generating the benchmark if needed")
+    parser.add_argument("--examples", type=non_negative_int, default=2, help="example rows per test set in examples.png")
+    parser.add_argument("--workers", type=positive_int, default=2, help="processes generating the benchmark if needed")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
 

@@ -7,6 +7,8 @@ from, recorded in its metadata). ``--dataset embedded`` evaluates every embedded
 
 from __future__ import annotations
 
+from pebal.cli.options import device, positive_int
+
 from pathlib import Path
 
 
@@ -21,8 +23,8 @@ def register(subparsers) -> None:
     parser.add_argument("--inlier-root", help="its root (default: --root)")
     parser.add_argument("--inlier-split", default="val")
     parser.add_argument("--out", default="runs/evaluate", help="folder for results.json and results.md")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=positive_int, default=8)
+    parser.add_argument("--device", default="auto", type=device)
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
 
@@ -42,6 +44,7 @@ def run(args) -> int:
     from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
     from pebal.models import load_checkpoint
     from pebal.inference.predictor import resolve_device
+    from pebal.atomic import write_bytes_atomically
     from pebal.evaluation.report import anomaly_table, summary_markdown, write_json
 
     if args.root is None:
@@ -80,7 +83,7 @@ def run(args) -> int:
     out = Path(args.out)
     write_json(out / "results.json", results)
     methods = list(DEFAULT_METHODS)
-    (out / "results.md").write_text(summary_markdown(results, methods, sets))
+    write_bytes_atomically(out / "results.md", summary_markdown(results, methods, sets).encode())
     print(anomaly_table({s: results[s] for s in sets}, methods))
     if "miou" in results:
         m = results["miou"]

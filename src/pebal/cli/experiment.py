@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from pebal.cli.options import device, non_negative_int, positive_int
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("experiment", help="run a paper-table experiment (resumable, several seeds)")
     parser.add_argument("name", help="methods | ablation | outlier_diversity | outlier_size | efficiency, "
                                      "or a YAML file")
-    parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the config's, 0 1 2)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", help="training seeds (default: the config's, 0 1 2)")
     parser.add_argument("--out", help="output folder (default runs/experiments/NAME)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a training config value of every run, e.g. --set optim.max_steps=100")
@@ -16,9 +18,9 @@ def register(subparsers) -> None:
                         help="evaluate on this data set instead of the embedded test sets (repeatable), e.g. "
                              "--test-set lostandfound:test=/data/lostandfound; with real training data set "
                              "--set data.dataset=cityscapes --set data.root=... --set data.outlier_source=coco ...")
-    parser.add_argument("--bootstrap", type=int,
+    parser.add_argument("--bootstrap", type=positive_int,
                         help="bootstrap replicates over test images (default: the config's, 1000)")
-    parser.add_argument("--device", default="cpu", help="torch device of the evaluation (training picks its own)")
+    parser.add_argument("--device", default="cpu", type=device, help="torch device of the evaluation (training picks its own)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(func=run)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pebal.cli.options import device
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -21,7 +23,7 @@ def register(subparsers) -> None:
                         help="data set folder name of anomaly_p/<method>/<name>/ (default: the folder the "
                              "SMIYC benchmark reads the data set from: AnomalyTrack-all, ObstacleTrack-all, "
                              "LostAndFound-test)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu", type=device, help="torch device (default cpu)")
     parser.add_argument("--overwrite", action="store_true", help="recompute frames whose output exists")
     parser.set_defaults(func=run)
 

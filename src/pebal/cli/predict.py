@@ -7,6 +7,8 @@ after a summary. See :mod:`pebal.inference.predict_files` for the files written 
 
 from __future__ import annotations
 
+from pebal.cli.options import ScoreRange, colormap, device, fraction, positive_int
+
 import sys
 
 
@@ -15,17 +17,17 @@ def register(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image, folder, glob pattern or video")
     parser.add_argument("--checkpoint", required=True, help="model checkpoint (.safetensors or .pth)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda:0, ...")
+    parser.add_argument("--device", default="auto", type=device, help="auto (cuda if available), cpu, cuda:0, ...")
     parser.add_argument("--threshold", type=float,
                         help="anomaly threshold on the score (default: the checkpoint's calibrated one)")
-    parser.add_argument("--score-range", type=float, nargs=2, metavar=("LOW", "HIGH"),
+    parser.add_argument("--score-range", nargs=2, action=ScoreRange, metavar=("LOW", "HIGH"),
                         help="heat-map scale (default: the checkpoint's calibrated range, else -20 0)")
-    parser.add_argument("--colormap", default="inferno", help="matplotlib colormap of the heat maps")
-    parser.add_argument("--window", type=int, nargs=2, metavar=("H", "W"),
+    parser.add_argument("--colormap", default="inferno", type=colormap, help="matplotlib colormap of the heat maps")
+    parser.add_argument("--window", type=positive_int, nargs=2, metavar=("H", "W"),
                         help="sliding-window tile size for large images (default: one full pass)")
-    parser.add_argument("--overlap", type=float, default=1 / 3,
+    parser.add_argument("--overlap", type=fraction, default=1 / 3,
                         help="fraction of a tile shared with its neighbour (default 1/3); logits are averaged")
-    parser.add_argument("--batch-size", type=int, default=1, help="video frames per forward pass")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="video frames per forward pass")
     parser.add_argument("--no-gallery", action="store_true", help="do not write index.html")
     parser.add_argument("--no-score", action="store_true", help="do not write the float score maps (.npy)")
     parser.set_defaults(func=run)

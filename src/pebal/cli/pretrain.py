@@ -84,6 +84,7 @@ def resolve_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace, command: str | None = None) -> int:
+    from pebal.atomic import write_bytes_atomically
     from pebal.evaluation.colour_baseline import ColourLookupClassifier
     from pebal.metrics.segmentation import confusion_matrix, iou_per_class, mean_iou, pixel_accuracy
     from pebal.training.model_card import measure_forward_ms, write_model_card
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
     if card_path:
         card = write_model_card(card_path, summary)
         summary_path = card.with_suffix(".json")
-        summary_path.write_text(json.dumps(summary, indent=1, default=_jsonable) + "\n")
+        write_bytes_atomically(summary_path, (json.dumps(summary, indent=1, default=_jsonable) + "\n").encode())
         print(f"wrote {cfg.output}, {card}, {summary_path}")
     return 0
 

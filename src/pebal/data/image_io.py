@@ -21,11 +21,12 @@ import numpy as np
 
 from pebal.atomic import write_bytes_atomically
 from pebal.data.png_writer import encode_png
+from pebal.errors import InputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An image or label file exists but cannot be decoded or has an unusable format."""
 
 

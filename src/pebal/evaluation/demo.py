@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pebal.atomic import write_bytes_atomically
 from pebal.config import TrainConfig, load_config
 from pebal.data.transforms import image_to_tensor
 from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
@@ -146,5 +147,5 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
     results["config"] = cfg.to_dict()
     write_json(out / "results.json", results)
     method_order = ["pebal", "bn_control", *BASELINES]
-    (out / "results.md").write_text(summary_markdown(results, method_order, names))
+    write_bytes_atomically(out / "results.md", summary_markdown(results, method_order, names).encode())
     return results

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pebal.atomic import write_atomically, write_bytes_atomically
 from pebal.config import load_config
 from pebal.experiments.bootstrap import METRICS, PerImageCounts
 from pebal.experiments.evaluation import FITTED_SCORES, build_scorers, inference_seconds, score_dataset
@@ -116,8 +117,7 @@ def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) ->
     started = time.perf_counter()
     copy = out / "runs" / "pretrained" / "model.safetensors"
     if not copy.is_file():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(base_cfg.checkpoint, copy)
+        write_atomically(copy, lambda tmp: shutil.copyfile(base_cfg.checkpoint, tmp))
     model = load_checkpoint(copy, abstention_seed=seed).to(device)
     sml = mahalanobis = None
     if any(name in FITTED_SCORES for name in wanted):
@@ -334,6 +334,6 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
         results["paper_ordering"] = check_ordering(results)
         table += "\n" + ordering_markdown(results["paper_ordering"]) + "\n"
     write_json(out / "results.json", results)
-    (out / "results.md").write_text(table)
+    write_bytes_atomically(out / "results.md", table.encode())
     plot_experiment(results, out / "results.png")
     return results

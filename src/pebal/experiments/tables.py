@@ -101,6 +101,7 @@ def plot_experiment(results: dict, path: str | Path) -> None:
         ax.set_title(s)
     fig.suptitle(results["title"] or results["experiment"])
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    from pebal.atomic import write_atomically
+
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)

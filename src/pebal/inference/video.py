@@ -14,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
+from pebal.errors import InputError
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
 #: Frame rate written when the input container reports none.
 FALLBACK_FPS = 25.0
 
 
-class VideoReadError(ValueError):
+class VideoReadError(InputError):
     """A video file cannot be opened or yields no frames."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pebal.errors import InputError
 
-class MetricInputError(ValueError):
+
+class MetricInputError(InputError):
     """Scores or labels that cannot be evaluated (NaN/inf score, shape mismatch, label value).
 
     The message names the image (its index in the update and since the last reset), what was
@@ -11,7 +13,7 @@ class MetricInputError(ValueError):
     """
 
 
-class MissingClassError(ValueError):
+class MissingClassError(InputError):
     """The evaluated pixels contain no anomaly (positive) or no inlier (negative) pixel.
 
     AUROC, AP and FPR95 are undefined on such a data set; they are never reported as 0 or NaN.
@@ -29,6 +31,6 @@ class MissingClassError(ValueError):
         )
 
 
-class NoComponentsError(ValueError):
+class NoComponentsError(InputError):
     """No ground-truth anomaly component (of at least the minimum size) in the evaluated data:
     the component-level metrics (sIoU, PPV, F1) are undefined."""

@@ -75,7 +75,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             f"checkpoint {path} has no '{METADATA_KEY}' metadata: expected a file written by "
             "pebal.models.save_checkpoint"
         )
-    return json.loads(raw)
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path}: metadata '{METADATA_KEY}' is not valid JSON: {exc}") from exc
 
 
 def update_metadata(path: str | os.PathLike, **updates: Any) -> dict[str, Any]:
@@ -110,18 +113,60 @@ def load_checkpoint(
     from pebal.models.registry import create_model
 
     if detect_format(path) == "torch":
-        return load_torch_checkpoint(path, map_location=map_location, abstention_seed=abstention_seed)
+        model = load_torch_checkpoint(path, map_location=map_location, abstention_seed=abstention_seed)
+        check_finite(model.network.state_dict(), str(path))
+        return model
     meta = read_metadata(path)
-    num_classes = int(meta["num_classes"])
-    abstention = bool(meta["abstention"])
-    network = create_model(
-        meta["architecture"],
-        num_classes=num_classes + int(abstention),
-        **meta.get("model_kwargs", {}),
-    )
-    state = load_file(str(path), device=str(map_location))
+    num_classes, abstention, architecture, kwargs = _checked_metadata(meta, path)
+    try:
+        network = create_model(architecture, num_classes=num_classes + int(abstention), **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: its metadata (architecture {architecture!r}, model_kwargs "
+                              f"{kwargs}) does not describe a model this pebal can build: {exc}") from exc
+    try:
+        state = load_file(str(path), device=str(map_location))
+    except Exception as exc:  # safetensors raises its own error types
+        raise CheckpointError(f"checkpoint {path} is not a readable safetensors file: {exc}") from exc
+    check_finite(state, str(path))
     load_state_dict_strict(network, state, source=str(path))
     generator = torch.Generator().manual_seed(abstention_seed)
     model = PEBALModel(network, num_classes=num_classes, add_abstention=not abstention, generator=generator)
     model.metadata = meta
     return model.eval()
+
+
+def _checked_metadata(meta: Any, path) -> tuple[int, bool, str, dict]:
+    """(num_classes, abstention, architecture, model_kwargs) of a checkpoint, or a
+    :class:`CheckpointError` naming the file, the key, what was expected and found."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"checkpoint {path}: metadata '{METADATA_KEY}' must be a JSON object, found {type(meta).__name__}")
+    checks = {
+        "architecture": (lambda v: isinstance(v, str), "a model name"),
+        "num_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
+        "abstention": (lambda v: isinstance(v, bool), "true or false"),
+    }
+    for key, (ok, expected) in checks.items():
+        if key not in meta:
+            raise CheckpointError(f"checkpoint {path}: metadata key {key!r} is missing (expected {expected}); "
+                                  "was it written by pebal.models.save_checkpoint?")
+        if not ok(meta[key]):
+            raise CheckpointError(f"checkpoint {path}: metadata key {key!r}: expected {expected}, found {meta[key]!r}")
+    kwargs = meta.get("model_kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise CheckpointError(f"checkpoint {path}: metadata key 'model_kwargs': expected a JSON object, found {kwargs!r}")
+    return meta["num_classes"], meta["abstention"], meta["architecture"], kwargs
+
+
+def check_finite(state: dict[str, torch.Tensor], source: str) -> None:
+    """Refuse a state dict with NaN or infinite values (a diverged run): it would score every
+    pixel NaN and every metric would be undefined."""
+    bad = []
+    for name, tensor in state.items():
+        if tensor.is_floating_point():
+            count = int((~torch.isfinite(tensor)).sum())
+            if count:
+                bad.append(f"{name} ({count} of {tensor.numel()})")
+    if bad:
+        raise CheckpointError(f"checkpoint {source} holds NaN or infinite weights in {len(bad)} tensor(s): "
+                              f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}; the run that wrote it "
+                              "diverged; use an earlier checkpoint or retrain with a lower learning rate")

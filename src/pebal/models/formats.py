@@ -81,8 +81,10 @@ def _numpy_safe_globals() -> list[tuple[Any, str]]:
 def read_torch_file(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)``; refuses a file that pickles arbitrary objects."""
     try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
-            return torch.load(path, map_location=map_location, weights_only=True)
+        # a file object, not the path: torch.load hands any path ending in .safetensors to
+        # safetensors, whatever the file holds (a pickle renamed .safetensors, for instance)
+        with torch.serialization.safe_globals(_numpy_safe_globals()), open(path, "rb") as handle:
+            return torch.load(handle, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = next((ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln), str(exc).splitlines()[0])
         raise CheckpointError(

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import torch
 
+from pebal.errors import InputError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(InputError):
     """A checkpoint file is missing, unreadable, or does not match the model it describes."""
 
 

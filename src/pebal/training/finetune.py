@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from pebal.config import TrainConfig, save_config
+from pebal.config_validation import validate_config
 from pebal.data.transforms import image_to_tensor
 from pebal.losses import build_loss
 from pebal.model import PEBALModel
@@ -31,6 +32,7 @@ from pebal.atomic import write_atomically
 from pebal.models.checkpoint import load_checkpoint, save_checkpoint
 from pebal.training.training_set import build_training_set
 from pebal.training.margins import resolve_margins
+from pebal.training.guards import check_finite_step, check_resume, config_fingerprint, plain
 
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.safetensors"
@@ -80,6 +82,8 @@ def _training_state(model, optimizer, scheduler, step, cfg, margins) -> dict:
         "torch_rng": torch.get_rng_state(),
         "margins": list(margins),
         "seed": cfg.seed,
+        "config": plain(cfg.to_dict()),  # --resume refuses another config (guards.check_resume)
+        "config_sha256": config_fingerprint(cfg.to_dict()),
     }
 
 
@@ -100,6 +104,9 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
 
     ``stop_after`` ends the run after that many steps (as a kill would; for tests).
     """
+    validate_config(cfg)
+    if resume:
+        check_resume(Path(cfg.out) / STATE_FILE, cfg.to_dict())
     rank, world = _distributed()
     device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
     if cfg.threads:
@@ -158,6 +165,7 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
             loss, parts = criterion(logits, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            check_finite_step(loss, parts, params, step + 1, state_path, cfg.optim.lr)
             optimizer.step()
             scheduler.step()
             step += 1

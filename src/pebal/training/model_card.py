@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pebal.atomic import write_bytes_atomically
 from pebal.labels import CITYSCAPES_CLASSES
 
 
@@ -143,6 +144,5 @@ def render_model_card(summary: dict) -> str:
 
 def write_model_card(path: str | os.PathLike, summary: dict) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_model_card(summary), encoding="utf-8")
+    write_bytes_atomically(path, render_model_card(summary).encode("utf-8"))
     return path

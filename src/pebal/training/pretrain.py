@@ -31,6 +31,7 @@ from pebal.data.transforms import image_to_tensor
 from pebal.metrics.segmentation import ConfusionMatrix
 from pebal.labels import IGNORE_INDEX, NUM_CITYSCAPES_CLASSES
 from pebal.paths import default_benchmark_root
+from pebal.training.guards import check_finite_step
 
 
 @dataclass
@@ -255,6 +256,7 @@ def pretrain(
         loss = segmentation_loss(network(x), y, weights, cfg.ohem_fraction)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        check_finite_step(loss, {}, network.parameters(), step + 1, None, learning_rate(step, cfg))
         optimiser.step()
         running += float(loss.detach())
         steps_done = step + 1
