@@ -10,10 +10,19 @@ Pixel level (anomaly = positive, void = ignore_index, pixels pooled over images)
 * operating points: :func:`threshold_at_tpr`, :func:`threshold_at_fpr`, :func:`best_f1_threshold`.
 * curves for reports: :func:`roc_curve`, :func:`pr_curve` (decimated).
 
-Component level (SegmentMeIfYouCan): :func:`component_metrics`, :class:`ComponentMetrics`.
+Component level (SegmentMeIfYouCan): :func:`smiyc_component_metrics` (the benchmark's numbers in
+one call), :func:`component_metrics`, :class:`ComponentMetrics` (per-component
+:class:`ComponentRecord` values).
 """
 
-from pebal.metrics.components import TRACKS, ComponentMetrics, component_metrics
+from pebal.metrics.binned import SMIYC_VERSION
+from pebal.metrics.components import (
+    TRACKS,
+    ComponentMetrics,
+    ComponentRecord,
+    component_metrics,
+    smiyc_component_metrics,
+)
 from pebal.metrics.counts import PixelCounts
 from pebal.metrics.curves import curves_from_counts, pr_curve, roc_curve
 from pebal.metrics.errors import MetricInputError, MissingClassError, NoComponentsError
@@ -24,11 +33,13 @@ from pebal.metrics.state import AnomalyMetrics
 __all__ = [
     "AnomalyMetrics",
     "ComponentMetrics",
+    "ComponentRecord",
     "MetricInputError",
     "MissingClassError",
     "NoComponentsError",
     "OperatingPoint",
     "PixelCounts",
+    "SMIYC_VERSION",
     "TRACKS",
     "best_f1_threshold",
     "component_metrics",
@@ -37,6 +48,7 @@ __all__ = [
     "pixel_metrics",
     "pr_curve",
     "roc_curve",
+    "smiyc_component_metrics",
     "threshold_at_fpr",
     "threshold_at_tpr",
 ]
