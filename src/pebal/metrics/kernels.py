@@ -202,30 +202,42 @@ def split_keys(bits, labels, ignore, pos_out, neg_out):
 @_jit
 def move_to_pages(keys, page_slot, dense, rest):
     """Count the keys whose page has a slot into ``dense`` (``dense[slot * PAGE + key % PAGE]``)
-    and copy the others to ``rest``; returns the number copied. The keys are first grouped by
-    their top bits, so that the counters one group touches stay in cache."""
+    and copy the others to ``rest``; returns the number copied. The counted keys are first
+    grouped by their top bits, so that the counters one group touches stay in cache."""
     n = keys.size
-    grouped = np.empty(n, np.uint32)
-    hist = np.zeros((1 << RADIX_BITS) + 1, np.int64)
-    shift = np.uint32(32 - RADIX_BITS)
-    for i in range(n):
-        hist[(keys[i] >> shift) + 1] += 1
-    for g in range(1, hist.size):
-        hist[g] += hist[g - 1]
-    for i in range(n):
-        g = keys[i] >> shift
-        grouped[hist[g]] = keys[i]
-        hist[g] += 1
     m = 0
+    todo = np.empty(n, np.uint32)
+    t = 0
     for i in range(n):
-        k = grouped[i]
-        slot = page_slot[k >> np.uint32(PAGE_BITS)]
-        if slot >= 0:
-            dense[np.int64(slot) * PAGE + (k & np.uint32(PAGE - 1))] += 1
+        k = keys[i]
+        if page_slot[k >> np.uint32(PAGE_BITS)] >= 0:
+            todo[t] = k
+            t += 1
         else:
             rest[m] = k
             m += 1
+    grouped = np.empty(t, np.uint32)
+    hist = np.zeros((1 << RADIX_BITS) + 1, np.int64)
+    shift = np.uint32(32 - RADIX_BITS)
+    for i in range(t):
+        hist[(todo[i] >> shift) + 1] += 1
+    for g in range(1, hist.size):
+        hist[g] += hist[g - 1]
+    for i in range(t):
+        g = todo[i] >> shift
+        grouped[hist[g]] = todo[i]
+        hist[g] += 1
+    for i in range(t):
+        k = grouped[i]
+        dense[np.int64(page_slot[k >> np.uint32(PAGE_BITS)]) * PAGE + (k & np.uint32(PAGE - 1))] += 1
     return m
+
+
+@_jit
+def count_pages(keys, per_page):
+    """``per_page[key >> PAGE_BITS] += 1`` for every key."""
+    for i in range(keys.size):
+        per_page[keys[i] >> np.uint32(PAGE_BITS)] += 1
 
 
 @_jit

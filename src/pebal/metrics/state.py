@@ -45,7 +45,8 @@ def scan_float32(s: np.ndarray, lab: np.ndarray, ignore_index: int, first_image:
         if bad >= 0:
             fast.raise_bad(s, lab8, i, ignore_index, first_image)
         pos.append(p_buf[:n_pos].copy())
-        neg.append(n_buf[:n_neg] if n_neg == n_buf.size else n_buf[:n_neg].copy())
+        # a view keeps the whole buffer: copy unless the inliers fill most of it
+        neg.append(n_buf[:n_neg] if 10 * n_neg >= 9 * n_buf.size else n_buf[:n_neg].copy())
     return pos, neg
 
 

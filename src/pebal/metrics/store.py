@@ -35,6 +35,8 @@ from pebal.metrics.kernels import NUM_PAGES, PAGE, PAGE_BITS
 
 #: Raw inlier keys held before the first fold into pages.
 MIN_FOLD = 1 << 22
+#: Inliers seen after which page counters switch from uint32 to int64.
+COUNTER_LIMIT = 2**32 - 1
 
 
 class KeyStore:
@@ -50,6 +52,8 @@ class KeyStore:
         self.page_ids = np.zeros(0, np.int64)  # page of each slot
         self.dense = np.zeros(0, np.uint32)  # slot * PAGE + key % PAGE -> inlier count
         self.neg_raw: list[np.ndarray] = []
+        self.raw_per_page: np.ndarray | None = None  # raw inlier keys per page (int64), once used
+        self.counted = 0  # leading arrays of neg_raw already in raw_per_page
         self.folded_size = 0  # raw inlier keys left after the last fold
         self.num_positive = 0
         self.num_negative = 0
@@ -78,22 +82,30 @@ class KeyStore:
             self.pos_raw = []
 
     def compact(self) -> None:
-        """Fold raw inlier keys into pages: pages reaching PAGE keys get a slot, every key of a
-        page with a slot is counted there, the others stay raw (anomaly keys are merged too)."""
+        """Fold raw inlier keys into pages: pages reaching PAGE raw keys get a slot, every key of
+        a page with a slot is counted there, the others stay raw (anomaly keys are merged too)."""
         self._fold_positives()
         if not self.neg_raw:
             return
-        keys = np.concatenate(self.neg_raw) if len(self.neg_raw) > 1 else self.neg_raw[0]
-        if self.page_slot is None:
-            self.page_slot = np.full(NUM_PAGES, -1, np.int32)
-        per_page = np.bincount(keys >> np.uint32(PAGE_BITS), minlength=NUM_PAGES)
-        self._alloc(np.flatnonzero((per_page >= PAGE) & (self.page_slot < 0)))
-        if self.dense.dtype == np.uint32 and self.num_negative >= 2**32 - 1:
+        self._tables()
+        for keys in self.neg_raw[self.counted :]:  # only keys not counted at an earlier fold
+            kernels.count_pages(keys, self.raw_per_page)
+        self._alloc(np.flatnonzero((self.raw_per_page >= PAGE) & (self.page_slot < 0)))
+        if self.dense.dtype == np.uint32 and self.num_negative >= COUNTER_LIMIT:
             self.dense = self.dense.astype(np.int64)  # a counter could overflow from now on
-        rest = np.empty(keys.size, np.uint32)
-        m = kernels.move_to_pages(keys, self.page_slot, self.dense, rest)
-        self.neg_raw = [rest[:m].copy()] if m else []
-        self.folded_size = m
+        if self.raw_per_page[self.page_ids].any():  # raw keys of pages with a slot: move them
+            keys = np.concatenate(self.neg_raw) if len(self.neg_raw) > 1 else self.neg_raw[0]
+            rest = np.empty(keys.size, np.uint32)
+            m = kernels.move_to_pages(keys, self.page_slot, self.dense, rest)
+            self.neg_raw = [rest[:m].copy()] if m else []
+            self.raw_per_page[self.page_ids] = 0
+        self.counted = len(self.neg_raw)
+        self.folded_size = self.raw_negatives
+
+    def _tables(self) -> None:
+        if self.page_slot is None:  # 4 MB + 8 MB, once
+            self.page_slot = np.full(NUM_PAGES, -1, np.int32)
+            self.raw_per_page = np.zeros(NUM_PAGES, np.int64)
 
     def _alloc(self, pages: np.ndarray) -> np.ndarray:
         """Slots for ``pages`` (those without one); returns the slot of every page given."""
@@ -118,14 +130,13 @@ class KeyStore:
         self.num_positive += other.num_positive
         self.num_negative += other.num_negative
         if other.page_ids.size:
-            if self.page_slot is None:
-                self.page_slot = np.full(NUM_PAGES, -1, np.int32)
+            self._tables()
             mine = self._alloc(other.page_ids)
-            if other.dense.dtype != self.dense.dtype or self.num_negative >= 2**32 - 1:
+            if other.dense.dtype != self.dense.dtype or self.num_negative >= COUNTER_LIMIT:
                 self.dense = self.dense.astype(np.int64)
             rows = self.dense.reshape(-1, PAGE)
             rows[mine] += other.dense.reshape(-1, PAGE)[: other.page_ids.size].astype(self.dense.dtype)
-        self.neg_raw.extend(other.neg_raw)
+        self.neg_raw.extend(other.neg_raw)  # counted into pages at the next fold
         if self.raw_negatives >= max(MIN_FOLD, 2 * self.folded_size):
             self.compact()
 
@@ -160,7 +171,7 @@ class KeyStore:
     def nbytes(self) -> int:
         """Bytes held by the state (page table, counters, raw keys, anomaly keys)."""
         total = self.dense.nbytes + self.page_ids.nbytes + self.pos_u.nbytes + self.pos_c.nbytes
-        total += 0 if self.page_slot is None else self.page_slot.nbytes
+        total += 0 if self.page_slot is None else self.page_slot.nbytes + self.raw_per_page.nbytes
         return int(total + sum(a.nbytes for a in self.neg_raw) + sum(a.nbytes for a in self.pos_raw))
 
     def to_wide(self) -> WideStore:
