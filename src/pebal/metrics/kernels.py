@@ -22,10 +22,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-#: Bits of a key below the page number (a page holds 2**PAGE_BITS consecutive keys).
-PAGE_BITS = 12
-PAGE = 1 << PAGE_BITS
-NUM_PAGES = 1 << (32 - PAGE_BITS)
+from pebal.metrics.keys import PAGE, PAGE_BITS
+
 #: Returned instead of a count when a pixel is bad (its index is returned beside it).
 _OK = -1
 

@@ -29,9 +29,15 @@ from __future__ import annotations
 import numpy as np
 
 from pebal.metrics import keys as K
-from pebal.metrics import kernels
 from pebal.metrics.counts import PixelCounts, bin_table, unique_counts
-from pebal.metrics.kernels import NUM_PAGES, PAGE, PAGE_BITS
+from pebal.metrics.keys import NUM_PAGES, PAGE
+
+
+def _kernels():
+    """The compiled loops, imported on first use (numba takes a moment to import)."""
+    from pebal.metrics import kernels
+
+    return kernels
 
 #: Raw inlier keys held before the first fold into pages.
 MIN_FOLD = 1 << 22
@@ -89,14 +95,14 @@ class KeyStore:
             return
         self._tables()
         for keys in self.neg_raw[self.counted :]:  # only keys not counted at an earlier fold
-            kernels.count_pages(keys, self.raw_per_page)
+            _kernels().count_pages(keys, self.raw_per_page)
         self._alloc(np.flatnonzero((self.raw_per_page >= PAGE) & (self.page_slot < 0)))
         if self.dense.dtype == np.uint32 and self.num_negative >= COUNTER_LIMIT:
             self.dense = self.dense.astype(np.int64)  # a counter could overflow from now on
         if self.raw_per_page[self.page_ids].any():  # raw keys of pages with a slot: move them
             keys = np.concatenate(self.neg_raw) if len(self.neg_raw) > 1 else self.neg_raw[0]
             rest = np.empty(keys.size, np.uint32)
-            m = kernels.move_to_pages(keys, self.page_slot, self.dense, rest)
+            m = _kernels().move_to_pages(keys, self.page_slot, self.dense, rest)
             self.neg_raw = [rest[:m].copy()] if m else []
             self.raw_per_page[self.page_ids] = 0
         self.counted = len(self.neg_raw)
@@ -157,11 +163,11 @@ class KeyStore:
         counts = np.zeros(2 * u.size + 1, np.int64)
         if self.page_ids.size:
             pages, slots = self._pages_in_order()
-            kernels.bin_pages(pages, slots, self.dense, u, counts)
+            _kernels().bin_pages(pages, slots, self.dense, u, counts)
         if self.neg_raw:
             table = bin_table(u)
             for keys in self.neg_raw:
-                kernels.count_keys(keys, u, *table, counts)
+                _kernels().count_keys(keys, u, *table, counts)
         return counts
 
     def counts(self) -> PixelCounts:
@@ -183,7 +189,7 @@ class KeyStore:
             pages, slots = self._pages_in_order()
             keys = np.empty(pages.size * PAGE, np.uint32)
             cnt = np.empty(pages.size * PAGE, np.int64)
-            m = kernels.page_keys(pages, slots, self.dense, keys, cnt)
+            m = _kernels().page_keys(pages, slots, self.dense, keys, cnt)
             wide.neg.append((K.widen_keys(keys[:m]), cnt[:m]))
         wide.neg.extend((K.widen_keys(k), None) for k in self.neg_raw)
         wide.num_positive, wide.num_negative = self.num_positive, self.num_negative
