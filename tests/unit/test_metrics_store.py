@@ -101,3 +101,23 @@ def test_state_stops_growing_once_the_range_is_covered(monkeypatch):
     # beyond the fixed 12 MB page tables, far below the 4 bytes per pixel of raw keys
     assert sizes[-1] - 12 * 2**20 < 0.1 * 8 * s.size * 4
     assert m.compute() == pixel_metrics(np.concatenate([s] * 8), np.concatenate([lab] * 8))
+
+
+def test_label_dtypes_and_no_void_label_take_the_same_path_results():
+    from pebal.metrics import MetricInputError
+
+    s, lab = crowded(5)
+    ref = pixel_metrics(s, lab)
+    assert pixel_metrics(s, lab.astype(np.int64)) == ref
+    m = AnomalyMetrics()
+    m.update(s, lab.astype(np.int16))
+    assert m.compute() == ref
+    no_void = np.where(lab == 255, 0, lab).astype(np.uint8)
+    expected = pixel_metrics(s.astype(np.float64), no_void, ignore_index=None)
+    assert pixel_metrics(s, no_void, ignore_index=None) == {**expected}
+    bad = lab.astype(np.int64)
+    bad[1, 2, 3] = 1000
+    with pytest.raises(MetricInputError, match="image 1: 1 label"):
+        pixel_metrics(s, bad)
+    with pytest.raises(MetricInputError, match="image 1: 1 label"):
+        AnomalyMetrics().update(s, bad)

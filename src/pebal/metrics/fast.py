@@ -28,10 +28,13 @@ def flat_pieces(s: np.ndarray, lab: np.ndarray):
             yield i, bits[start : start + STEP], labels[start : start + STEP]
 
 
-def as_uint8_labels(lab: np.ndarray, ignore_index: int) -> np.ndarray | None:
+def kernel_ignore(ignore_index: int | None) -> int:
+    """The void label as the compiled loops see it (256: no uint8 label is void)."""
+    return ignore_index if ignore_index is not None and 0 <= ignore_index <= 255 else 256
+
+
+def as_uint8_labels(lab: np.ndarray) -> np.ndarray | None:
     """Labels as uint8 when that changes no value (else None: use the numpy path)."""
-    if not 0 <= ignore_index <= 255:
-        return None
     if lab.dtype == np.uint8:
         return lab
     if lab.size and (lab.min() < 0 or lab.max() > 255):
@@ -47,17 +50,17 @@ def raise_bad(s: np.ndarray, lab: np.ndarray, i: int, ignore_index: int, first_i
     raise AssertionError(f"{where}: the compiled pass found a bad pixel that the checks did not")  # pragma: no cover
 
 
-def counts_float32(s: np.ndarray, lab: np.ndarray, ignore_index: int) -> PixelCounts:
-    """:class:`PixelCounts` of float32 (N, H, W) scores and their labels."""
-    lab8 = as_uint8_labels(lab, ignore_index)
+def counts_float32(s: np.ndarray, lab: np.ndarray, ignore_index: int | None) -> PixelCounts | None:
+    """:class:`PixelCounts` of float32 (N, H, W) scores and their labels (None when a label
+    does not fit in uint8: the numpy path then reports it)."""
+    lab8 = as_uint8_labels(lab)
     if lab8 is None:
-        for i in range(s.shape[0]):
-            check_labels(lab[i], ignore_index, image_name(i, 0))
-        raise AssertionError("labels outside uint8 passed the checks")  # pragma: no cover
+        return None
+    ignore = kernel_ignore(ignore_index)
     buf = np.empty(min(STEP, max(s[0].size, 1)), np.uint32)
     pos, num_negative = [], 0
     for i, bits, labels in flat_pieces(s, lab8):
-        n_pos, n_neg, bad = kernels.positive_keys(bits, labels, ignore_index, buf)
+        n_pos, n_neg, bad = kernels.positive_keys(bits, labels, ignore, buf)
         if bad >= 0:
             raise_bad(s, lab8, i, ignore_index)
         pos.append(buf[:n_pos].copy())

@@ -198,33 +198,32 @@ def split_keys(bits, labels, ignore, pos_out, neg_out):
 
 
 @_jit
-def move_to_pages(keys, page_slot, dense, rest):
+def move_to_pages(keys, page_slot, dense):
     """Count the keys whose page has a slot into ``dense`` (``dense[slot * PAGE + key % PAGE]``)
-    and copy the others to ``rest``; returns the number copied. The counted keys are first
-    grouped by their top bits, so that the counters one group touches stay in cache."""
-    n = keys.size
-    m = 0
-    todo = np.empty(n, np.uint32)
+    and move the others to the front of ``keys`` (in place); returns how many remain. The
+    counted keys are first grouped by their top bits, so that the counters one group touches
+    stay in cache."""
+    shift = np.uint32(32 - RADIX_BITS)
+    hist = np.zeros((1 << RADIX_BITS) + 1, np.int64)
     t = 0
-    for i in range(n):
+    for i in range(keys.size):
         k = keys[i]
         if page_slot[k >> np.uint32(PAGE_BITS)] >= 0:
-            todo[t] = k
+            hist[(k >> shift) + 1] += 1
             t += 1
-        else:
-            rest[m] = k
-            m += 1
-    grouped = np.empty(t, np.uint32)
-    hist = np.zeros((1 << RADIX_BITS) + 1, np.int64)
-    shift = np.uint32(32 - RADIX_BITS)
-    for i in range(t):
-        hist[(todo[i] >> shift) + 1] += 1
     for g in range(1, hist.size):
         hist[g] += hist[g - 1]
-    for i in range(t):
-        g = todo[i] >> shift
-        grouped[hist[g]] = todo[i]
-        hist[g] += 1
+    grouped = np.empty(t, np.uint32)
+    m = 0
+    for i in range(keys.size):
+        k = keys[i]
+        if page_slot[k >> np.uint32(PAGE_BITS)] >= 0:
+            g = k >> shift
+            grouped[hist[g]] = k
+            hist[g] += 1
+        else:
+            keys[m] = k  # m <= i: nothing unread is overwritten
+            m += 1
     for i in range(t):
         k = grouped[i]
         dense[np.int64(page_slot[k >> np.uint32(PAGE_BITS)]) * PAGE + (k & np.uint32(PAGE - 1))] += 1

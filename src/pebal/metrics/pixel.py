@@ -116,7 +116,9 @@ def counts_from_arrays(scores, labels, ignore_index: int = IGNORE_INDEX) -> Pixe
     if s.dtype == np.float32:
         from pebal.metrics.fast import counts_float32
 
-        return counts_float32(s, lab, ignore_index)
+        counts = counts_float32(s, lab, ignore_index)
+        if counts is not None:
+            return counts
     bits = K.key_bits_for(s.dtype)
     pos_keys = []
     num_negative = 0

@@ -35,13 +35,14 @@ def scan_float32(s: np.ndarray, lab: np.ndarray, ignore_index: int, first_image:
     uint8 (the numpy path then reports them). Raises MetricInputError naming a bad image."""
     from pebal.metrics import fast, kernels
 
-    lab8 = fast.as_uint8_labels(lab, ignore_index)
+    lab8 = fast.as_uint8_labels(lab)
     if lab8 is None:
         return None
+    ignore = fast.kernel_ignore(ignore_index)
     pos, neg = [], []
     for i, bits, labels in fast.flat_pieces(s, lab8):
         p_buf, n_buf = np.empty(bits.size, np.uint32), np.empty(bits.size, np.uint32)
-        n_pos, n_neg, bad = kernels.split_keys(bits, labels, ignore_index, p_buf, n_buf)
+        n_pos, n_neg, bad = kernels.split_keys(bits, labels, ignore, p_buf, n_buf)
         if bad >= 0:
             fast.raise_bad(s, lab8, i, ignore_index, first_image)
         pos.append(p_buf[:n_pos].copy())

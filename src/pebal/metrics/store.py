@@ -67,7 +67,8 @@ class KeyStore:
     # -- adding ----------------------------------------------------------------------------
 
     def add_keys(self, pos: list[np.ndarray], neg: list[np.ndarray]) -> None:
-        """Add raw anomaly and inlier keys (uint32 arrays, not modified afterwards)."""
+        """Add raw anomaly and inlier keys (uint32 arrays, handed over: the store compacts the
+        inlier arrays in place)."""
         self.pos_raw.extend(p for p in pos if p.size)
         self.neg_raw.extend(n for n in neg if n.size)
         self.num_positive += sum(int(p.size) for p in pos)
@@ -100,10 +101,12 @@ class KeyStore:
         if self.dense.dtype == np.uint32 and self.num_negative >= COUNTER_LIMIT:
             self.dense = self.dense.astype(np.int64)  # a counter could overflow from now on
         if self.raw_per_page[self.page_ids].any():  # raw keys of pages with a slot: move them
-            keys = np.concatenate(self.neg_raw) if len(self.neg_raw) > 1 else self.neg_raw[0]
-            rest = np.empty(keys.size, np.uint32)
-            m = _kernels().move_to_pages(keys, self.page_slot, self.dense, rest)
-            self.neg_raw = [rest[:m].copy()] if m else []
+            kept = []
+            for keys in self.neg_raw:  # each array is owned by this store: compacted in place
+                m = _kernels().move_to_pages(keys, self.page_slot, self.dense)
+                if m:
+                    kept.append(keys[:m] if 2 * m >= keys.size else keys[:m].copy())
+            self.neg_raw = kept
             self.raw_per_page[self.page_ids] = 0
         self.counted = len(self.neg_raw)
         self.folded_size = self.raw_negatives
@@ -142,7 +145,7 @@ class KeyStore:
                 self.dense = self.dense.astype(np.int64)
             rows = self.dense.reshape(-1, PAGE)
             rows[mine] += other.dense.reshape(-1, PAGE)[: other.page_ids.size].astype(self.dense.dtype)
-        self.neg_raw.extend(other.neg_raw)  # counted into pages at the next fold
+        self.neg_raw.extend(k.copy() for k in other.neg_raw)  # owned copies, counted at the next fold
         if self.raw_negatives >= max(MIN_FOLD, 2 * self.folded_size):
             self.compact()
 
