@@ -5,8 +5,10 @@ Pixel level (anomaly = positive, void = ignore_index, pixels pooled over images)
 * :func:`pixel_metrics` (pure) and :class:`AnomalyMetrics` (``update`` / ``compute`` /
   ``reset`` / ``merge``, exact across ``torch.distributed`` processes): AUROC, AP, FPR95 (first
   ROC point with TPR >= 0.95; ``fpr95_reference`` the reference PEBAL rule), best pixel F1.
-  Exact by default (equal to scikit-learn); ``mode="smiyc"`` reproduces SegmentMeIfYouCan's
-  binned numbers (:mod:`.binned`).
+  Exact by default (scikit-learn's values; float32 maps through compiled one-pass loops,
+  :mod:`.kernels`; the streaming state in bounded memory, :mod:`.store`); ``mode="smiyc"``
+  reproduces SegmentMeIfYouCan's binned numbers (:mod:`.binned`, benchmark commit in
+  :data:`SMIYC_VERSION`). Every result names its ``mode``.
 * operating points: :func:`threshold_at_tpr`, :func:`threshold_at_fpr`, :func:`best_f1_threshold`.
 * curves for reports: :func:`roc_curve`, :func:`pr_curve` (decimated).
 
