@@ -7,9 +7,9 @@ single-process numbers.
 
 Exact mode (default) keeps the multiset of (score, class) pairs in bounded memory
 (:mod:`pebal.metrics.store`): for float32 / float16 scores at most ~4 bytes per evaluated pixel,
-and no more than one counter per distinct score in the data's range once it is covered (a
-compiled pass of ~2 ns per pixel extracts the keys, :mod:`pebal.metrics.kernels`); float64
-scores keep 8-byte keys. ``compute`` turns the state into
+and no more than one counter per float32 value in the data's range once it is covered (a
+compiled pass extracts the keys, :mod:`pebal.metrics.kernels`); float64 scores keep 8-byte
+keys. ``compute`` turns the state into
 :class:`~pebal.metrics.counts.PixelCounts` (integer counts, cached until the next update) and the
 metrics of :mod:`pebal.metrics.pixel`. Mode "smiyc" keeps SegmentMeIfYouCan's per-frame
 percentile bins instead (:mod:`pebal.metrics.binned`).
