@@ -1,25 +1,45 @@
 """Component-level metrics of SegmentMeIfYouCan (sIoU, PPV, component F1).
 
-On a binary prediction (``score >= threshold``, or ``>`` with ``strict=True`` as the benchmark
-does with its binned thresholds; void pixels are never predicted), connected components with
-8-connectivity (``scipy.ndimage.label``), one labelling of the ground truth and one of the
-prediction per image:
+The rules of the benchmark's ``metrics/instance_segmentation.py`` (``default_instancer`` and
+``segment_metrics``; version in :data:`pebal.metrics.binned.SMIYC_VERSION`), per (H, W) image:
 
+* prediction ``score > threshold`` (``strict=True``, the benchmark) or ``score >= threshold``
+  (``strict=False``, pebal's exact thresholds), never on void pixels; the threshold is first
+  cast to the score dtype, as numpy 1.23 does when it compares a float16 / float32 map with a
+  float64 scalar (a float16 map is compared at float16 precision);
+* connected components with 8-connectivity (``scipy.ndimage.label``) of the ground truth
+  (label 1) and of the prediction;
 * predicted components smaller than ``min_pred_size`` pixels are dropped;
-* ground-truth components smaller than ``min_gt_size`` become void (the region of interest,
-  ROI, is the non-void pixels after that); all sizes below are counted inside the ROI;
+* ground-truth components smaller than ``min_gt_size`` become void; the benchmark applies the
+  same size test to the background (component 0: every pixel not labelled 1, void included),
+  so on an image with fewer than ``min_gt_size`` such pixels only the anomaly components stay
+  in the region of interest (ROI). All sizes below are counted inside the ROI;
 * for each ground-truth component k, with K^ the union of the predicted components that
   intersect k and A(k) the pixels of the other ground-truth components,
   ``sIoU(k) = |k ∩ K^| / |(k ∪ K^) \\ A(k)|``;
-* for each predicted component k^, with K the union of the ground-truth components it touches,
-  ``PPV(k^) = |k^ ∩ K| / |k^|`` (and its own sIoU, symmetric to the above);
-* for tau in {0.25, 0.30, ..., 0.75}: TP = #gt components with sIoU >= tau, FN = the others,
-  FP = #predicted components with PPV < tau, ``F1(tau) = 2TP / (2TP + FN + FP)``, summed over
-  all images; **mean F1** is the mean over the 11 values of tau.
+* for each predicted component k^ with pixels in the ROI, with K the union of the ground-truth
+  components it touches, ``PPV(k^) = |k^ ∩ K| / |k^|`` (and its own sIoU, symmetric);
+* for tau in ``np.linspace(0.25, 0.75, 11)``: TP = #gt components with sIoU >= tau, FN = the
+  others, FP = #predicted components with PPV < tau, summed over all images;
+  ``F1(tau) = 2TP / (2TP + FN + FP)``; **mean F1** is the mean over the 11 values of tau;
+  ``siou_gt`` / ``ppv`` / ``siou_pred`` are means over all components of all images.
 
 Tracks: RoadAnomaly21 (``"anomaly"``): min_gt_size 100, min_pred_size 500; RoadObstacle21
-(``"obstacle"``): 10 and 50. The threshold, when not given, is the one maximising pixel F1 on
-the same data (exact, :func:`pebal.metrics.operating.best_f1_threshold`).
+(``"obstacle"``): 10 and 50.
+
+SMIYC's numbers in one call: :func:`smiyc_component_metrics` (threshold = the binned best-F1
+threshold of :mod:`pebal.metrics.binned` on the same data, strict ``>``). :func:`component_metrics`
+with ``threshold=None`` takes pebal's exact best-F1 threshold instead (``>=``).
+
+Undefined values (the benchmark divides by zero there):
+
+* no ground-truth component of the minimum size in the data: :class:`NoComponentsError`
+  (the benchmark gives NaN sIoU, and F1 0 or a ZeroDivisionError);
+* no predicted component: ``ppv`` and ``siou_pred`` are None (the benchmark: NaN); F1 is
+  defined (0 at every tau, since no gt component is hit).
+
+Per-component values: :meth:`ComponentMetrics.components` (or ``per_component=True``) gives one
+:class:`ComponentRecord` per component (image, kind "gt" / "pred", id, size, sIoU, PPV).
 
 Everything per image is vectorised: after the two labellings, one ``np.unique`` over the
 (gt id, pred id) pairs of the labelled pixels gives the contingency counts n[g, p], and every
@@ -29,6 +49,7 @@ quantity above is a sum of those counts.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -44,23 +65,46 @@ SIOU_THRESHOLDS = np.linspace(0.25, 0.75, 11)
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
+@dataclass(frozen=True)
+class ComponentRecord:
+    """One connected component: ``image`` (index since reset), ``kind`` ("gt" or "pred"),
+    ``component`` (its ``scipy.ndimage.label`` id in that image), ``size`` (pixels in the ROI),
+    ``siou`` (adjusted IoU) and, for predicted components, ``ppv`` (None for "gt")."""
+
+    image: int
+    kind: str
+    component: int
+    size: int
+    siou: float
+    ppv: float | None
+
+
+def cast_threshold(threshold: float, dtype: np.dtype):
+    """``threshold`` in the score dtype (out of range: +-inf, which compares the same way)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(threshold, dtype=np.float64).astype(dtype)[()]
+
+
 def image_components(score: np.ndarray, label: np.ndarray, threshold: float, min_gt_size: int, min_pred_size: int,
                      ignore_index: int = IGNORE_INDEX, strict: bool = False) -> dict:
-    """Per-component values of one (H, W) image: ``siou_gt`` (one per gt component),
-    ``ppv`` and ``siou_pred`` (one per predicted component), float64 arrays."""
+    """Per-component values of one (H, W) image (see the module docstring), float64 / int64
+    arrays: ``siou_gt``, ``gt_ids``, ``gt_sizes`` (one per gt component), ``ppv``, ``siou_pred``,
+    ``pred_ids``, ``pred_sizes`` (one per predicted component with pixels in the ROI)."""
     valid = label != ignore_index
-    pred = (score > threshold) if strict else (score >= threshold)
+    t = cast_threshold(threshold, score.dtype)
+    pred = (score > t) if strict else (score >= t)
     pred &= valid
     gl, ng = ndimage.label(label == ANOMALY, structure=_EIGHT)
     pl, npred = ndimage.label(pred, structure=_EIGHT)
     # drop small predicted components (sizes before the ROI loses small gt components)
     keep = np.bincount(pl.ravel(), minlength=npred + 1) >= min_pred_size
     keep[0] = False
+    kept_ids = np.flatnonzero(keep)
     remap = np.zeros(npred + 1, np.int64)
-    remap[keep] = np.arange(1, int(keep.sum()) + 1)
-    npk = int(keep.sum())
+    remap[keep] = np.arange(1, kept_ids.size + 1)
+    npk = kept_ids.size
+    # the benchmark's size test also runs over component 0 (the background)
     small_gt = np.bincount(gl.ravel(), minlength=ng + 1) < min_gt_size
-    small_gt[0] = False
     roi = valid & ~small_gt[gl]
     g = gl[roi].astype(np.int64)
     p = remap[pl[roi]]
@@ -88,8 +132,10 @@ def image_components(score: np.ndarray, label: np.ndarray, threshold: float, min
     adj_p = np.bincount(ep, weights=size_g[eg] - gt_only[eg] - en, minlength=npk + 1)
     siou_pred = inter_p[preds] / (kk[preds] + size_p[preds] - inter_p[preds] - adj_p[preds])
     ppv = inter_p[preds] / size_p[preds]
-    return {"siou_gt": siou_gt.astype(np.float64), "ppv": ppv.astype(np.float64),
-            "siou_pred": siou_pred.astype(np.float64)}
+    return {"siou_gt": siou_gt.astype(np.float64), "gt_ids": gts.astype(np.int64),
+            "gt_sizes": size_g[gts].astype(np.int64),
+            "ppv": ppv.astype(np.float64), "siou_pred": siou_pred.astype(np.float64),
+            "pred_ids": kept_ids[preds - 1].astype(np.int64), "pred_sizes": size_p[preds].astype(np.int64)}
 
 
 def _sizes(track: str | None, min_gt_size: int | None, min_pred_size: int | None) -> tuple[int, int]:
@@ -124,16 +170,33 @@ class ComponentMetrics:
         self.parts: list[dict] = []
 
     def update(self, scores, labels) -> None:
-        s, lab = as_batch(scores, labels, flat=False)
+        """Add (N, H, W) or (H, W) maps (kept in their dtype: float16 maps compare at float16)."""
+        s, lab = as_batch(scores, labels, keep_dtype=True, flat=False)
         new = []
         for i in range(s.shape[0]):
             where = image_name(i, self.num_images)
             check_labels(lab[i], self.ignore_index, where)
             check_finite(s[i], lab[i], self.ignore_index, where)
-            new.append(image_components(s[i], lab[i], self.threshold, self.min_gt_size, self.min_pred_size,
-                                        self.ignore_index, self.strict))
+            part = image_components(s[i], lab[i], self.threshold, self.min_gt_size, self.min_pred_size,
+                                    self.ignore_index, self.strict)
+            part["image"] = self.num_images + i
+            new.append(part)
         self.parts.extend(new)
         self.num_images += s.shape[0]
+
+    def components(self, sync: bool | None = None, group=None) -> list[ComponentRecord]:
+        """Every component seen, as :class:`ComponentRecord` (gt components of an image first,
+        then its predicted ones; images in update order, or rank order when synchronised)."""
+        return component_records(self._gathered(sync, group))
+
+    def _gathered(self, sync: bool | None, group) -> list[dict]:
+        from pebal.metrics import distributed
+
+        if sync is None:
+            sync = distributed.is_distributed()
+        if sync:
+            return [d for chunk in distributed.all_gather_objects(self.parts, group) for d in chunk]
+        return self.parts
 
     def merge(self, other: ComponentMetrics) -> ComponentMetrics:
         mine = (self.threshold, self.min_gt_size, self.min_pred_size, self.strict)
@@ -144,17 +207,28 @@ class ComponentMetrics:
         self.num_images += other.num_images
         return self
 
-    def compute(self, sync: bool | None = None, group=None) -> dict:
-        parts = self.parts
-        from pebal.metrics import distributed
-
-        if sync is None:
-            sync = distributed.is_distributed()
-        if sync:
-            parts = [d for chunk in distributed.all_gather_objects(self.parts, group) for d in chunk]
+    def compute(self, sync: bool | None = None, group=None, per_component: bool = False) -> dict:
+        """The data-set values of :func:`aggregate_components` plus ``threshold`` and ``strict``
+        (and ``components``, the list of :class:`ComponentRecord`, with ``per_component``)."""
+        parts = self._gathered(sync, group)
         result = aggregate_components(parts)
         result["threshold"] = self.threshold
+        result["strict"] = self.strict
+        if per_component:
+            result["components"] = component_records(parts)
         return result
+
+
+def component_records(parts: list[dict]) -> list[ComponentRecord]:
+    """:class:`ComponentRecord` list from per-image :func:`image_components` results."""
+    out = []
+    for d in parts:
+        image = int(d.get("image", -1))
+        for cid, size, siou in zip(d["gt_ids"], d["gt_sizes"], d["siou_gt"]):
+            out.append(ComponentRecord(image, "gt", int(cid), int(size), float(siou), None))
+        for cid, size, siou, ppv in zip(d["pred_ids"], d["pred_sizes"], d["siou_pred"], d["ppv"]):
+            out.append(ComponentRecord(image, "pred", int(cid), int(size), float(siou), float(ppv)))
+    return out
 
 
 def aggregate_components(parts: list[dict]) -> dict:
@@ -196,11 +270,12 @@ def aggregate_components(parts: list[dict]) -> dict:
 
 def component_metrics(scores, labels, threshold: float | None = None, track: str | None = "anomaly",
                       min_gt_size: int | None = None, min_pred_size: int | None = None,
-                      ignore_index: int = IGNORE_INDEX, strict: bool = False) -> dict:
-    """Component metrics of (N, H, W) / (H, W) maps; ``threshold=None`` takes the exact
-    best-pixel-F1 threshold of the same data. Returns the dict of :func:`aggregate_components`
-    plus ``threshold``."""
-    s, lab = as_batch(scores, labels, flat=False)
+                      ignore_index: int = IGNORE_INDEX, strict: bool = False, per_component: bool = False) -> dict:
+    """Component metrics of (N, H, W) / (H, W) maps at ``threshold``; ``threshold=None`` takes
+    pebal's exact best-pixel-F1 threshold of the same data (use it with ``strict=False``; for
+    SMIYC's own rule see :func:`smiyc_component_metrics`). Returns the dict of
+    :func:`aggregate_components` plus ``threshold``, ``strict`` (and ``components``)."""
+    s, lab = as_batch(scores, labels, keep_dtype=True, flat=False)
     if threshold is None:
         from pebal.metrics.operating import best_f1_threshold
         from pebal.metrics.pixel import counts_from_arrays
@@ -208,4 +283,34 @@ def component_metrics(scores, labels, threshold: float | None = None, track: str
         threshold = best_f1_threshold(counts_from_arrays(s, lab, ignore_index)).threshold
     m = ComponentMetrics(threshold, track, min_gt_size, min_pred_size, ignore_index, strict)
     m.update(s, lab)
-    return m.compute(sync=False)
+    return m.compute(sync=False, per_component=per_component)
+
+
+def smiyc_component_metrics(scores, labels, track: str = "anomaly", num_bins: int = 768,
+                            ignore_index: int = IGNORE_INDEX, per_component: bool = False) -> dict:
+    """SegmentMeIfYouCan's component numbers in one call, as its benchmark computes them.
+
+    The threshold is the best-F1 threshold of the binned pixel metrics
+    (:mod:`pebal.metrics.binned`, ``num_bins`` per frame) on the same maps, and a pixel is
+    predicted when ``score > threshold`` (strict). Pass the maps in the dtype the benchmark reads
+    (float16, as the score export writes them) to reproduce its numbers.
+
+    Args:
+        scores: (N, H, W) or (H, W) maps; labels: 0 / 1 / ``ignore_index``.
+        track: "anomaly" (RoadAnomaly21) or "obstacle" (RoadObstacle21).
+    Returns:
+        the dict of :func:`aggregate_components` with ``threshold``, ``strict`` (True),
+        ``pixel`` (the binned pixel metrics the threshold came from) and, with ``per_component``,
+        ``components``. Raises :class:`NoComponentsError` without a gt component.
+    """
+    from pebal.metrics.binned import SmiycBinned
+
+    s, lab = as_batch(scores, labels, keep_dtype=True, flat=False)
+    binned = SmiycBinned(num_bins=num_bins, ignore_index=ignore_index)
+    binned.update(s, lab)
+    pixel = binned.compute(sync=False)
+    m = ComponentMetrics(pixel["best_f1_threshold"], track, ignore_index=ignore_index, strict=True)
+    m.update(s, lab)
+    result = m.compute(sync=False, per_component=per_component)
+    result["pixel"] = pixel
+    return result

@@ -239,6 +239,35 @@ class NegativeBinner:
         return bins
 
 
+def bin_table(u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lookup table of :class:`NegativeBinner` for sorted distinct 32-bit keys ``u``, as the
+    four arrays the compiled loops of :mod:`pebal.metrics.kernels` read:
+
+    ``sub_shift[top]`` (uint32) and ``offset[top]`` (int64) for each of the 2**16 values of the
+    key's top 16 bits, so that the sub-bucket of ``x`` is
+    ``offset[x >> 16] + ((x & 0xFFFF) >> sub_shift[x >> 16])``; ``first[b]`` (int64, one more
+    than the sub-buckets) = the number of keys of ``u`` below sub-bucket ``b``; ``packed``
+    (:func:`pebal.metrics.kernels.packed_table`), one uint64 per sub-bucket.
+    """
+    u = np.asarray(u, dtype=np.uint32)
+    n_top = np.bincount((u >> np.uint32(16)).astype(np.intp), minlength=1 << 16)
+    sub = np.zeros(1 << 16, np.int64)
+    busy = n_top > 0
+    sub[busy] = np.ceil(np.log2(n_top[busy] * _DENSITY)).astype(np.int64)
+    np.clip(sub, 0, 16, out=sub)
+    sub_shift = (16 - sub).astype(np.uint32)
+    offset = np.zeros(1 << 16, np.int64)
+    np.cumsum((1 << sub)[:-1], out=offset[1:])
+    m = int(offset[-1] + (1 << int(sub[-1])))
+    top = (u >> np.uint32(16)).astype(np.intp)
+    idx = offset[top] + ((u & np.uint32(0xFFFF)) >> sub_shift[top]).astype(np.int64)
+    per_bucket = np.bincount(idx, minlength=m + 1)
+    first = (np.cumsum(per_bucket) - per_bucket).astype(np.int64)
+    from pebal.metrics.kernels import packed_table
+
+    return sub_shift, offset, first, packed_table(u, first)
+
+
 def pixel_counts(pos_keys: Iterable[np.ndarray], neg_keys: Iterable[np.ndarray], bits: int) -> PixelCounts:
     """:class:`PixelCounts` from anomaly and inlier key arrays (any number of each)."""
     u, c = unique_counts(pos_keys, bits)

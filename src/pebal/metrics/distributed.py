@@ -5,8 +5,8 @@ Exact pixel counts (:func:`gather_pixel_counts`), in three collective steps:
 1. the key width (32 or 64 bits) is agreed with an all-reduce MAX (float64 anywhere wins);
 2. every process's distinct anomaly keys with their counts are all-gathered and merged, so
    every process holds the same sorted keys ``u`` and counts;
-3. every process counts its own inlier keys into the 2U+1 bins of ``u`` and the bins are
-   all-reduced with SUM (int64: exact).
+3. every process counts its own inliers (:meth:`~pebal.metrics.store.KeyStore.bin_negatives`)
+   into the 2U+1 bins of ``u`` and the bins are all-reduced with SUM (int64: exact).
 
 Only the anomaly scores (~1-2% of pixels) and 2U+1 integers travel. The result is the same
 :class:`~pebal.metrics.counts.PixelCounts` a single process would build from all the data,
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from pebal.metrics import keys as K
-from pebal.metrics.counts import NegativeBinner, PixelCounts, unique_counts
+from pebal.metrics.counts import PixelCounts, unique_counts
 
 
 def is_distributed() -> bool:
@@ -70,32 +70,32 @@ def all_gather_objects(obj, group=None) -> list:
     return out
 
 
-def gather_pixel_counts(pos_keys: list[np.ndarray], neg_keys: list[np.ndarray], bits: int | None, group=None) -> PixelCounts:
-    """Global exact :class:`PixelCounts` from every process's anomaly / inlier key arrays.
-
-    Every process of ``group`` must call it. ``bits`` is None on a process that saw no data.
+def gather_pixel_counts(store, group=None) -> PixelCounts:
+    """Global exact :class:`PixelCounts` from every process's state
+    (:class:`~pebal.metrics.store.KeyStore` / :class:`~pebal.metrics.store.WideStore`, or None
+    on a process that saw no data). Every process of ``group`` must call it.
     """
     import torch
     import torch.distributed as dist
 
+    from pebal.metrics.store import KeyStore, WideStore
+
     dev = _device(group)
-    width = torch.tensor([bits or 0], dtype=torch.int64, device=dev)
+    width = torch.tensor([store.bits if store is not None else 0], dtype=torch.int64, device=dev)
     dist.all_reduce(width, op=dist.ReduceOp.MAX, group=group)
     global_bits = int(width.item()) or 32
-    if bits is not None and bits < global_bits:
-        pos_keys = [K.widen_keys(k) for k in pos_keys]
-        neg_keys = [K.widen_keys(k) for k in neg_keys]
+    if store is None:
+        store = KeyStore() if global_bits == 32 else WideStore()
+    elif store.bits < global_bits:
+        store = store.to_wide()
     udt = K.key_dtype(global_bits)
 
-    u_local, c_local = unique_counts(pos_keys, global_bits)
+    u_local, c_local = store.positives()
     keys_all = all_gather_arrays(u_local.astype(udt), group)
     counts_all = all_gather_arrays(c_local, group)
     keys_all = [k.view(np.uint64).astype(udt) if global_bits == 64 else k.astype(udt) for k in keys_all]
     u, c = unique_counts(keys_all, global_bits, weights=counts_all)
 
-    binner = NegativeBinner(u, global_bits)
-    for x in neg_keys:
-        binner.add(np.asarray(x, dtype=udt))
-    bins = torch.from_numpy(binner.finish().copy()).to(dev)
+    bins = torch.from_numpy(store.bin_negatives(u)).to(dev)
     dist.all_reduce(bins, op=dist.ReduceOp.SUM, group=group)
     return PixelCounts(keys=u, positives=c, negatives=bins.cpu().numpy().astype(np.int64), bits=global_bits)

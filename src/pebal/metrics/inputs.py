@@ -109,9 +109,9 @@ def check_finite(scores: np.ndarray, labels: np.ndarray, ignore_index: int, wher
     if ignore_index is not None:
         bad &= labels != ignore_index
     if bad.any():
-        first = int(np.flatnonzero(bad)[0])
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
         raise MetricInputError(
-            f"{where}: {int(bad.sum())} evaluated score(s) are not finite (first: {scores[first]} "
+            f"{where}: {int(bad.sum())} evaluated score(s) are not finite (first: {scores.reshape(-1)[first]} "
             "in this image's flattened pixels); every pixel that is not void needs a finite score"
         )
 

@@ -19,6 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Bits of a 32-bit key below its page number: a page holds 2**PAGE_BITS consecutive keys
+#: (:mod:`pebal.metrics.store` counts inliers per page).
+PAGE_BITS = 12
+PAGE = 1 << PAGE_BITS
+NUM_PAGES = 1 << (32 - PAGE_BITS)
+
 _SPEC = {
     32: (np.float32, np.uint32, np.int32),
     64: (np.float64, np.uint64, np.int64),

@@ -108,8 +108,17 @@ def metrics_from_counts(counts: PixelCounts) -> dict:
 
 def counts_from_arrays(scores, labels, ignore_index: int = IGNORE_INDEX) -> PixelCounts:
     """Exact :class:`PixelCounts` of (N, H, W) / (H, W) maps in two passes, holding only the
-    anomaly scores and one chunk of pixels (the bounded-memory method of the spec)."""
+    anomaly scores and one chunk of pixels (the bounded-memory method of the spec).
+
+    float32 scores (float16 widened) go through the compiled loops of
+    :mod:`pebal.metrics.kernels`; float64 scores through numpy (same counts, slower)."""
     s, lab = as_batch(scores, labels)
+    if s.dtype == np.float32:
+        from pebal.metrics.fast import counts_float32
+
+        counts = counts_float32(s, lab, ignore_index)
+        if counts is not None:
+            return counts
     bits = K.key_bits_for(s.dtype)
     pos_keys = []
     num_negative = 0

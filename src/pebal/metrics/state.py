@@ -5,11 +5,13 @@ over, ``merge(other)`` to add another state, and ``compute()`` under ``torch.dis
 combines every process's state so that a split evaluation gives bit-for-bit the
 single-process numbers.
 
-Exact mode (default) keeps, per update, the keys of the anomaly and inlier scores (4 bytes per
-evaluated pixel for float16/float32 scores, 8 for float64; see :mod:`pebal.metrics.keys`); an
-update costs a few ns per pixel (the keys, no sort). ``compute`` turns them into
-:class:`~pebal.metrics.counts.PixelCounts` (integer counts, cached until the next update) and
-the metrics of :mod:`pebal.metrics.pixel`. Mode "smiyc" keeps SegmentMeIfYouCan's per-frame
+Exact mode (default) keeps the multiset of (score, class) pairs in bounded memory
+(:mod:`pebal.metrics.store`): for float32 / float16 scores at most ~4 bytes per evaluated pixel,
+and no more than one counter per float32 value in the data's range once it is covered (a
+compiled pass extracts the keys, :mod:`pebal.metrics.kernels`); float64 scores keep 8-byte
+keys. ``compute`` turns the state into
+:class:`~pebal.metrics.counts.PixelCounts` (integer counts, cached until the next update) and the
+metrics of :mod:`pebal.metrics.pixel`. Mode "smiyc" keeps SegmentMeIfYouCan's per-frame
 percentile bins instead (:mod:`pebal.metrics.binned`).
 """
 
@@ -19,12 +21,34 @@ import numpy as np
 
 from pebal.labels import IGNORE_INDEX
 from pebal.metrics import keys as K
-from pebal.metrics.counts import PixelCounts, pixel_counts
+from pebal.metrics.counts import PixelCounts
 from pebal.metrics.errors import MissingClassError
 from pebal.metrics.inputs import as_batch, iter_evaluated
 from pebal.metrics.pixel import metrics_from_counts
+from pebal.metrics.store import KeyStore, WideStore
 
 MODES = ("exact", "smiyc")
+
+
+def scan_float32(s: np.ndarray, lab: np.ndarray, ignore_index: int, first_image: int):
+    """(anomaly keys, inlier keys) lists of float32 maps, or None when the labels do not fit in
+    uint8 (the numpy path then reports them). Raises MetricInputError naming a bad image."""
+    from pebal.metrics import fast, kernels
+
+    lab8 = fast.as_uint8_labels(lab)
+    if lab8 is None:
+        return None
+    ignore = fast.kernel_ignore(ignore_index)
+    pos, neg = [], []
+    for i, bits, labels in fast.flat_pieces(s, lab8):
+        p_buf, n_buf = np.empty(bits.size, np.uint32), np.empty(bits.size, np.uint32)
+        n_pos, n_neg, bad = kernels.split_keys(bits, labels, ignore, p_buf, n_buf)
+        if bad >= 0:
+            fast.raise_bad(s, lab8, i, ignore_index, first_image)
+        pos.append(p_buf[:n_pos].copy())
+        # a view keeps the whole buffer: copy unless the inliers fill most of it
+        neg.append(n_buf[:n_neg] if 10 * n_neg >= 9 * n_buf.size else n_buf[:n_neg].copy())
+    return pos, neg
 
 
 class AnomalyMetrics:
@@ -54,15 +78,18 @@ class AnomalyMetrics:
     def reset(self) -> None:
         """Forget every update."""
         self.num_images = 0
-        self.bits: int | None = None  # key width of the scores seen so far
-        self._pos: list[np.ndarray] = []
-        self._neg: list[np.ndarray] = []
+        self._store: KeyStore | WideStore | None = None
         self._cache: PixelCounts | None = None
         self._binned = None
         if self.mode == "smiyc":
             from pebal.metrics.binned import SmiycBinned
 
             self._binned = SmiycBinned(num_bins=self.num_bins, ignore_index=self.ignore_index)
+
+    @property
+    def bits(self) -> int | None:
+        """Key width of the scores seen so far (32 or 64), None before the first update."""
+        return None if self._store is None else self._store.bits
 
     # -- accumulation ------------------------------------------------------------------------
 
@@ -77,29 +104,26 @@ class AnomalyMetrics:
             self.num_images = self._binned.num_images
             return
         s, lab = as_batch(scores, labels)
+        keys = scan_float32(s, lab, self.ignore_index, self.num_images) if s.dtype == np.float32 else None
+        if keys is None:
+            keys = self._scan_numpy(s, lab)
         bits = K.key_bits_for(s.dtype)
-        pos, neg = [], []
-        for _, p, n in iter_evaluated(s, lab, self.ignore_index, first_image=self.num_images):
-            if p.size:
-                pos.append(K.to_keys(p))
-            if n.size:
-                neg.append(K.to_keys(n))
-        self._add_keys(pos, neg, bits)
+        if self._store is None:
+            self._store = KeyStore() if bits == 32 else WideStore()
+        elif bits > self._store.bits:  # float64 after float32: widen what is stored (exact)
+            self._store = self._store.to_wide()
+        if bits < self._store.bits:  # float32 after float64
+            keys = tuple([K.widen_keys(k) for k in part] for part in keys)
+        self._store.add_keys(*keys)
+        self._cache = None
         self.num_images += s.shape[0]
 
-    def _add_keys(self, pos: list[np.ndarray], neg: list[np.ndarray], bits: int) -> None:
-        if self.bits is None or bits == self.bits:
-            self.bits = bits if self.bits is None else self.bits
-        elif bits > self.bits:  # float64 after float32: widen what is stored (exact)
-            self._pos = [K.widen_keys(k) for k in self._pos]
-            self._neg = [K.widen_keys(k) for k in self._neg]
-            self.bits = bits
-        else:  # float32 after float64
-            pos = [K.widen_keys(k) for k in pos]
-            neg = [K.widen_keys(k) for k in neg]
-        self._pos.extend(pos)
-        self._neg.extend(neg)
-        self._cache = None
+    def _scan_numpy(self, s: np.ndarray, lab: np.ndarray):
+        pos, neg = [], []
+        for _, p, n in iter_evaluated(s, lab, self.ignore_index, first_image=self.num_images):
+            pos.append(K.to_keys(p))
+            neg.append(K.to_keys(n))
+        return pos, neg
 
     def merge(self, other: AnomalyMetrics) -> AnomalyMetrics:
         """Add ``other``'s state to this one (exact; ``other`` is left unchanged)."""
@@ -110,8 +134,15 @@ class AnomalyMetrics:
             )
         if self._binned is not None:
             self._binned.merge(other._binned)
-        elif other.bits is not None:
-            self._add_keys(list(other._pos), list(other._neg), other.bits)
+        elif other._store is not None:
+            if self._store is None:
+                self._store = KeyStore() if other._store.bits == 32 else WideStore()
+            if self._store.bits != other._store.bits:
+                self._store = self._store.to_wide()
+                self._store.merge(other._store.to_wide())
+            else:
+                self._store.merge(other._store)
+            self._cache = None
         self.num_images += other.num_images
         return self
 
@@ -119,11 +150,15 @@ class AnomalyMetrics:
 
     @property
     def num_positive(self) -> int:
-        return int(sum(k.size for k in self._pos))
+        return 0 if self._store is None else self._store.num_positive
 
     @property
     def num_negative(self) -> int:
-        return int(sum(k.size for k in self._neg))
+        return 0 if self._store is None else self._store.num_negative
+
+    def state_bytes(self) -> int:
+        """Bytes the exact state holds now (see :mod:`pebal.metrics.store`)."""
+        return 0 if self._store is None else self._store.nbytes()
 
     def counts(self, sync: bool | None = None, group=None) -> PixelCounts:
         """Exact :class:`PixelCounts` of everything seen (all processes when synchronised).
@@ -138,11 +173,11 @@ class AnomalyMetrics:
         if sync is None:
             sync = distributed.is_distributed()
         if sync:
-            return distributed.gather_pixel_counts(self._pos, self._neg, self.bits, group=group)
+            return distributed.gather_pixel_counts(self._store, group=group)
         if self._cache is None:
-            if self.bits is None:
+            if self._store is None:
                 raise MissingClassError(0, 0)
-            self._cache = pixel_counts(self._pos, self._neg, self.bits)
+            self._cache = self._store.counts()
         return self._cache
 
     def compute(self, sync: bool | None = None, group=None) -> dict:
