@@ -64,7 +64,9 @@ def test_calibrate_stores_a_threshold_for_a_pth_user(realdata, wrn38_pebal_check
                       "--root", "fishyscapes", "--device", "cpu", "--max-images", "1"], cwd=realdata.root)
     if proc.returncode == 0:
         return
-    named = re.findall(r"`?pebal ([a-z-]+)", proc.stderr + proc.stdout)
+    # commands the message suggests (not the "pebal calibrate: error:" prefix of the error line)
+    message = (proc.stderr + proc.stdout).replace("pebal calibrate: error:", "")
+    named = re.findall(r"`?pebal ([a-z-]+)", message)
     help_text = run_pebal(["--help"], cwd=tmp_path).stdout
     assert named and all(cmd in help_text for cmd in named), proc.stderr[-500:]
 
