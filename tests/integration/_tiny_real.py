@@ -56,3 +56,19 @@ def coco_tree(root: Path, images: int = 3, seed: int = 0) -> Path:
     data = {"images": entries, "annotations": anns, "categories": [{"id": 88, "name": "teddy bear"}]}
     (root / "annotations" / "instances_train2017.json").write_text(json.dumps(data))
     return root
+
+
+def road_anomaly_tree(root: Path, images: int = 3, size: tuple[int, int] = (64, 128), seed: int = 0) -> Path:
+    """Road Anomaly's preprocessed layout: ``original/*.jpg`` and ``labels/*.png`` (0 / 1)."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    (root / "original").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    for i in range(images):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        label = np.zeros((h, w), np.uint8)
+        label[h // 2 : h // 2 + 8, 10 + 8 * i : 26 + 8 * i] = 1
+        image[label == 1] = (250, 20, 200)
+        Image.fromarray(image).save(root / "original" / f"frame{i}.jpg", quality=95)
+        Image.fromarray(label).save(root / "labels" / f"frame{i}.png")
+    return root
