@@ -28,6 +28,6 @@ def test_export_scores_command(tmp_path, capsys):
     assert code == 0
     assert "wrote 2 score maps (smiyc)" in capsys.readouterr().out
     for name in ("alpha", "beta"):
-        with h5py.File(out / "anomaly_p" / "MyPEBAL" / "AnomalyTrack-test" / f"{name}.hdf5", "r") as f:
+        with h5py.File(out / "anomaly_p" / "MyPEBAL" / "AnomalyTrack-all" / f"{name}.hdf5", "r") as f:
             value = f["value"][()]
         assert value.dtype == np.float16 and value.shape == (64, 96) and np.isfinite(value).all()

@@ -125,8 +125,13 @@ def test_lostandfound_remaps_label_ids_and_ignores_gamma(tmp_path):
     path = ds.paths(1)[0]
     assert Image.open(path).info.get("gamma") == pytest.approx(0.45455)  # the chunk is there
     np.testing.assert_array_equal(item["image"], images[LAF_FRAMES[1]])  # and was not applied
-    np.testing.assert_array_equal(item["label"], label_of([255, 0, 1, 1, 1]))
+    # default for the test split: PEBAL's convention, the non-hazard id 37 is not evaluated
+    assert ds.label_convention == "pebal"
+    np.testing.assert_array_equal(item["label"], label_of([255, 0, 1, 255, 1]))
     np.testing.assert_array_equal(ds[2]["label"], np.full((H, W), 255, np.uint8))
+    smiyc = open_dataset("lostandfound", tmp_path, convention="smiyc")
+    np.testing.assert_array_equal(smiyc[1]["label"], label_of([255, 0, 1, 1, 1]))  # every object is anomaly
+    np.testing.assert_array_equal(open_dataset("lostandfound-smiyc", tmp_path)[1]["label"], smiyc[1]["label"])
 
 
 def test_lostandfound_test_no_known(tmp_path):
@@ -141,7 +146,7 @@ def test_lostandfound_value_outside_encoding(tmp_path):
     scene = "02_Hanns_Klemm_Str_44"
     write_png(tmp_path / f"gtCoarse/train/{scene}/{LAF_FRAMES[1]}_gtCoarse_labelIds.png", label_of([1, 201]))
     ds = open_dataset("lostandfound", tmp_path, split="train")
-    with pytest.raises(ValueError, match=r"values \[201\] are not part of the LostAndFound train encoding "
+    with pytest.raises(ValueError, match=r"values \[201\] are not part of the LostAndFound train \(pebal labels\) encoding "
                                          r"\(valid on-disk values: 0-200"):
         ds[1]
 
@@ -218,10 +223,38 @@ def test_smiyc_splits(tmp_path):
 
 
 def test_smiyc_obstacle_webp(tmp_path):
-    images = make_smiyc(tmp_path, "dataset_ObstacleTrack", ".webp", 1, 1)
+    base = tmp_path / "dataset_ObstacleTrack"
+    images = make_folder_pair(base, ["validation_1"], ext=".webp", label_suffix="_labels_semantic",
+                              label_dir="labels_masks", image_dir="images")
+    images.update(make_folder_pair(base, ["gravel_boot_1"], ext=".webp", label_dir=None, image_dir="images"))
     ds = open_dataset("smiyc-obstacle", tmp_path)
-    np.testing.assert_array_equal(ds[0]["image"], images["validation0"])  # lossless WebP
+    np.testing.assert_array_equal(ds[0]["image"], images["validation_1"])  # lossless WebP
     np.testing.assert_array_equal(ds[0]["label"], label_of([0, 1, 255]))
+    assert open_dataset("smiyc-obstacle", tmp_path, split="test").names == ["gravel_boot_1"]
+
+
+def test_smiyc_obstacle_splits_are_the_benchmarks_scene_lists(tmp_path):
+    """ObstacleTrack-test is a list of scenes (no snowstorm, night or validation), -validation the
+    validation scene minus ten frame prefixes; a label file decides nothing."""
+    base = tmp_path / "dataset_ObstacleTrack"
+    labelled = ["validation_1", "validation_19", "validation_20", "validation_25", "snowstorm1_bag_1"]
+    unlabelled = ["curvy-street_bottle_1", "one-way-street_cone_2", "darkasphalt2_dog_1", "snowstorm2_x_3",
+                  "driveway_cones_1", "paving_boot_4", "extra_thing_1"]
+    make_folder_pair(base, labelled, ext=".webp", label_suffix="_labels_semantic", label_dir="labels_masks",
+                     image_dir="images")
+    make_folder_pair(base, unlabelled, ext=".webp", label_dir=None, image_dir="images")
+    names = lambda split: open_dataset("smiyc-obstacle", tmp_path, split=split).names  # noqa: E731
+    assert names("test") == ["curvy-street_bottle_1", "darkasphalt2_dog_1", "one-way-street_cone_2", "paving_boot_4"]
+    assert names("validation") == ["validation_1", "validation_20"]
+    assert names("all") == sorted(set(labelled + unlabelled) - {"extra_thing_1"})
+    ds = open_dataset("smiyc-obstacle", tmp_path, split="all")
+    assert ds[ds.names.index("snowstorm1_bag_1")]["label"] is not None  # labels are used where present
+    assert ds[ds.names.index("driveway_cones_1")]["label"] is None
+    assert any("1 frame(s) of scenes the benchmark does not know" in n for n in ds.scan.notes)
+    # a validation frame without its label is a problem, not a test frame
+    (base / "labels_masks" / "validation_1_labels_semantic.png").unlink()
+    with pytest.raises(ValueError, match="1 image\\(s\\) without a label.*validation_1.webp"):
+        open_dataset("smiyc-obstacle", tmp_path, split="validation")
 
 
 def test_streethazards(tmp_path):

@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from pebal.energy import anomaly_score
-from pebal.inference.score_export import benchmark_dataset_name, export_scores, read_png_scores
+from pebal.inference.score_export import (
+    benchmark_dataset_name,
+    default_format,
+    export_scores,
+    read_png_scores,
+    smiyc_split_name,
+)
 from pebal.model import PEBALModel
 
 
@@ -95,7 +101,16 @@ def test_sharding_over_processes(tmp_path, model, frames):
 
 
 def test_benchmark_names():
-    assert benchmark_dataset_name("smiyc-anomaly", "test") == "AnomalyTrack-test"
-    assert benchmark_dataset_name("smiyc-obstacle", "validation") == "ObstacleTrack-validation"
-    assert benchmark_dataset_name("lostandfound", "testNoKnown") == "LostAndFound-testNoKnown"
+    """The folders are the benchmark's persistence names, not its split names."""
+    for split in ("validation", "test", "all"):
+        assert benchmark_dataset_name("smiyc-anomaly", split) == "AnomalyTrack-all"
+        assert benchmark_dataset_name("smiyc-obstacle", split) == "ObstacleTrack-all"
+    for name in ("lostandfound", "lostandfound-smiyc", "lostandfound-pebal"):
+        assert benchmark_dataset_name(name, "testNoKnown") == "LostAndFound-test"
+        assert benchmark_dataset_name(name, "test") == "LostAndFound-test"
+        assert benchmark_dataset_name(name, "train") == "LostAndFound-train"
+    assert smiyc_split_name("smiyc-obstacle", "test") == "ObstacleTrack-test"
+    assert smiyc_split_name("lostandfound", "testNoKnown") == "LostAndFound-testNoKnown"
     assert benchmark_dataset_name("road-anomaly", None) == "road-anomaly"
+    assert smiyc_split_name("road-anomaly", None) is None
+    assert default_format("smiyc-anomaly") == "smiyc" and default_format("fishyscapes-laf") == "npy"

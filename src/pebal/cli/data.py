@@ -14,7 +14,9 @@ def register(subparsers) -> None:
     check.add_argument("--dataset", required=True, help="registered data set name (see `pebal info`)")
     check.add_argument("--root", required=True, help="the data set folder")
     check.add_argument("--split", default=None, help="split to check (default: the data set's default)")
-    check.add_argument("--max-labels", type=int, default=None, help="decode at most this many labels")
+    check.add_argument("--max-labels", type=int, default=None,
+                       help="decode at most this many labels (default: all; coco-ood: the object masks of "
+                            "100 images spread over the selection)")
     check.add_argument("--strict", action="store_true",
                        help="also fail (exit 1) when the count differs from the official one")
     check.set_defaults(func=run_check)

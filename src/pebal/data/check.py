@@ -5,7 +5,10 @@ exactly the files the loader would use, and lists instead of raising: images wit
 label, labels without an image, files an index names but that are missing, unreadable
 files, image/label size mismatches and on-disk label values outside the data set's
 encoding. Image sizes come from the file headers; every label (or the first
-``max_labels``) is decoded once.
+``max_labels``) is decoded once. Where masks come from annotations rather than files (COCO's
+polygons and RLE), a sample of them is decoded (``max_labels`` images, default 100) and their
+coverage reported. Where a data set offers several label conventions (LostAndFound), the
+report names the one used.
 """
 
 from __future__ import annotations
@@ -41,9 +44,13 @@ class CheckReport:
     size_mismatch: list[str] = field(default_factory=list)
     unexpected_values: dict[int, list[Path]] = field(default_factory=dict)
     value_pixels: dict[int, int] = field(default_factory=dict)
+    loaded_pixels: dict[int, int] = field(default_factory=dict)
     labels_read: int = 0
     labels_total: int = 0
     notes: list[str] = field(default_factory=list)
+    label_convention: str | None = None
+    convention_text: str | None = None
+    masks: object = None  # a pebal.data.coco.MaskSample where masks are decoded from annotations
 
     @property
     def count_matches(self) -> bool | None:
@@ -54,7 +61,8 @@ class CheckReport:
         """Something was found; no unpaired, missing or unreadable file, no size mismatch, no
         unexpected label value."""
         return self.found > 0 and not (self.unmatched_images or self.unmatched_labels or self.missing_files
-                    or self.unreadable or self.size_mismatch or self.unexpected_values)
+                    or self.unreadable or self.size_mismatch or self.unexpected_values) and (
+                    self.masks is None or self.masks.ok)
 
     def format(self) -> str:
         split = f" ({self.split})" if self.split else ""
@@ -77,13 +85,21 @@ class CheckReport:
                 lines.extend(f"    {p}" for p in items[:SHOW])
                 if len(items) > SHOW:
                     lines.append(f"    ... and {len(items) - SHOW} more")
+        if self.label_convention is not None:
+            lines.append(f"  label convention: {self.convention_text or self.label_convention}")
         if self.labels_total:
             lines.append(f"  labels decoded: {self.labels_read} of {self.labels_total}")
+        if self.masks is not None:
+            lines.extend("  " + line for line in self.masks.format().splitlines())
         if self.value_pixels:
             total = sum(self.value_pixels.values())
             shown = ", ".join(f"{v}: {100 * n / total:.2f}%" for v, n in sorted(self.value_pixels.items())[:20])
             more = " ..." if len(self.value_pixels) > 20 else ""
             lines.append(f"  on-disk label values (share of pixels): {shown}{more}")
+        if self.loaded_pixels:
+            total = sum(self.loaded_pixels.values())
+            shown = ", ".join(f"{v}: {100 * n / total:.2f}%" for v, n in sorted(self.loaded_pixels.items())[:20])
+            lines.append(f"  label values as loaded (share of pixels): {shown}")
         for value, files in sorted(self.unexpected_values.items()):
             lines.append(f"  unexpected label value {value} in {len(files)} file(s), e.g. {files[0]}")
         for note in self.notes:
@@ -138,12 +154,18 @@ def check_dataset(name: str, root: str | os.PathLike, split: str | None = None,
     report = CheckReport(
         dataset=name, root=scan.root, split=split, found=len(scan.samples), official=official,
         unmatched_images=list(scan.unmatched_images), unmatched_labels=list(scan.unmatched_labels),
-        missing_files=list(scan.missing_files), notes=list(scan.notes),
+        missing_files=list(scan.missing_files), notes=list(scan.notes), label_convention=scan.label_convention,
     )
+    if scan.label_convention is not None:
+        report.convention_text = getattr(factory, "convention_descriptions", {}).get(scan.label_convention)
+    inspect = getattr(factory, "inspect_masks", None)
+    if inspect is not None and scan.samples:
+        report.masks = inspect(scan, max_labels)
     labelled = [s for s in scan.samples if s.label is not None]
     report.labels_total = len(labelled)
     todo = labelled if max_labels is None else labelled[:max_labels]
     counts = np.zeros(256, dtype=np.int64)
+    loaded = np.zeros(256, dtype=np.int64)
     iterator = todo
     if progress:
         from tqdm import tqdm
@@ -161,10 +183,14 @@ def check_dataset(name: str, root: str | os.PathLike, split: str | None = None,
             report.size_mismatch.append(
                 f"{sample.label} is {raw.shape[1]}x{raw.shape[0]}, image {sample.image} is "
                 f"{image_size[0]}x{image_size[1]}")
-        counts += np.bincount(raw.ravel(), minlength=256)
+        per_value = np.bincount(raw.ravel(), minlength=256)
+        counts += per_value
         if sample.table is not None:
+            known = sample.table != NOT_IN_ENCODING
+            np.add.at(loaded, sample.table[known].astype(np.int64), per_value[known])
             present = present_values(raw)
             for value in present[sample.table[present] == NOT_IN_ENCODING]:
                 report.unexpected_values.setdefault(int(value), []).append(sample.label)
     report.value_pixels = {int(v): int(counts[v]) for v in np.flatnonzero(counts)}
+    report.loaded_pixels = {int(v): int(loaded[v]) for v in np.flatnonzero(loaded)}
     return report

@@ -20,6 +20,7 @@ Cityscapes frame (AnomalyMix) and the 255 pixels are never used.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +115,109 @@ def scan_coco(root: str | os.PathLike, split: str = "train2017", source: str = "
         entry = data.entry(i)
         path = data.pool.images_dir / entry.key[0]
         if path.is_file():
-            scan.samples.append(Sample(entry.name, path, None, None))
+            scan.samples.append(Sample(entry.name, path, None, None, annotation=entry.key[1:]))
         else:
             scan.missing_files.append(path)
     scan.notes.append("selection: " + ", ".join(f"{k} {v}" for k, v in data.selection.items()))
     return scan
+
+
+#: images whose masks ``pebal data check`` decodes when no ``--max-labels`` is given
+DEFAULT_MASK_SAMPLE = 100
+
+
+@dataclass
+class MaskSample:
+    """Object masks of a sample of images, decoded (what ``pebal data check`` reports).
+
+    ``coverage`` maps an image name to the fraction of its pixels that are object;
+    ``polygons`` / ``rle`` count the annotations decoded by kind (``rle``: crowd or compressed
+    run-length encodings); ``empty`` lists images whose mask has no pixel (they would paste
+    nothing); ``failed`` lists ``"<image>: <error>"`` for masks that could not be decoded.
+    """
+
+    decoded: int
+    of: int
+    polygons: int = 0
+    rle: int = 0
+    coverage: dict[str, float] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    size_mismatch: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.decoded > 0 and not (self.empty or self.failed or self.size_mismatch)
+
+    def format(self) -> str:
+        kinds = f" ({self.polygons} polygon and {self.rle} RLE annotations)" if self.polygons or self.rle else ""
+        lines = [f"object masks decoded: {self.decoded} of {self.of} images{kinds}"]
+        if self.coverage:
+            values = np.array(list(self.coverage.values()))
+            lo, hi = min(self.coverage, key=self.coverage.get), max(self.coverage, key=self.coverage.get)
+            lines.append(f"object coverage (share of image pixels): mean {100 * values.mean():.2f}%, "
+                         f"min {100 * self.coverage[lo]:.2f}% ({lo}), max {100 * self.coverage[hi]:.2f}% ({hi})")
+        if self.empty:
+            lines.append(f"{len(self.empty)} empty object mask(s), e.g. {self.empty[0]}")
+        lines.extend(f"mask not decodable: {f}" for f in self.failed[:5])
+        lines.extend(f"size mismatch: {f}" for f in self.size_mismatch[:5])
+        return "\n".join(lines)
+
+
+def _spread(count: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(count)`` (all of them if ``k >= count``)."""
+    if k >= count:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / max(k - 1, 1)) for i in range(k)})
+
+
+def inspect_masks(scan: Scan, max_images: int | None = None) -> MaskSample:
+    """Decode the object masks of a deterministic sample of ``scan``'s images.
+
+    The sample is ``max_images`` (default :data:`DEFAULT_MASK_SAMPLE`) images spread evenly
+    over the selection, plus the first image with an RLE annotation and the first with a
+    polygon if the spread missed them, so that both encodings are decoded at least once.
+    """
+    from PIL import Image
+
+    from pebal.data.image_io import read_label
+    from pebal.data.outliers.coco import decode_instance_union
+
+    samples = scan.samples
+    k = DEFAULT_MASK_SAMPLE if max_images is None else max_images
+    chosen = _spread(len(samples), k)
+    if k > 0:
+        for is_rle in (True, False):
+            has_kind = [i for i, s in enumerate(samples) if s.annotation is not None
+                        and any(isinstance(a.get("segmentation"), dict) == is_rle for a in s.annotation[2])]
+            if has_kind and not any(i in has_kind for i in chosen):
+                chosen = sorted(set(chosen) | {has_kind[0]})
+    result = MaskSample(decoded=0, of=len(samples))
+    for i in chosen:
+        sample = samples[i]
+        try:
+            if sample.annotation is not None:
+                height, width, anns = sample.annotation
+                with Image.open(sample.image) as im:
+                    if im.size != (width, height):
+                        result.size_mismatch.append(f"{sample.image} is {im.size[0]}x{im.size[1]}, the "
+                                                    f"annotation file says {width}x{height}")
+                mask = decode_instance_union(anns, height, width)
+                for ann in anns:
+                    segm = ann.get("segmentation")
+                    if segm:
+                        result.rle += isinstance(segm, dict)
+                        result.polygons += isinstance(segm, list)
+            else:
+                mask = read_label(sample.label) == OUTLIER_INDEX
+        except Exception as exc:  # pycocotools raises several kinds on malformed input
+            result.failed.append(f"{sample.name}: {exc}")
+            continue
+        result.decoded += 1
+        result.coverage[sample.name] = float(mask.mean())
+        if not mask.any():
+            result.empty.append(sample.name)
+    return result
 
 
 class CocoOODDataset:
@@ -134,6 +233,7 @@ class CocoOODDataset:
     default_split = "train2017"
     official_counts: dict[str, int] = {}  # the size of the selection is not published
     discover = staticmethod(scan_coco)
+    inspect_masks = staticmethod(inspect_masks)
 
     def __init__(self, root: str | os.PathLike, split: str = "train2017", source: str = "auto") -> None:
         self.root = Path(root)

@@ -43,12 +43,15 @@ EVAL_TABLE = label_table({0: 0, 1: 1, 255: 255})
 
 @dataclass(frozen=True)
 class Sample:
-    """One item on disk: its name, image file, label file (``None``: hidden) and label table."""
+    """One item on disk: its name, image file, label file (``None``: hidden or not a file) and
+    label table; ``annotation`` is what a loader decodes instead of a label file (COCO's
+    polygons and RLE), else ``None``."""
 
     name: str
     image: Path
     label: Path | None
     table: np.ndarray | None = None
+    annotation: object = None
 
 
 @dataclass
@@ -58,7 +61,8 @@ class Scan:
     ``unmatched_images`` are images whose label is missing (where labels are expected),
     ``unmatched_labels`` labels without an image, ``missing_files`` files that an index
     (a frame list, a COCO annotation file) names but that are not on disk; ``notes`` are
-    remarks for the user.
+    remarks for the user; ``label_convention`` names the label encoding where a data set
+    offers several (LostAndFound).
     """
 
     root: Path
@@ -67,6 +71,7 @@ class Scan:
     unmatched_labels: list[Path] = field(default_factory=list)
     missing_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    label_convention: str | None = None
 
     def require_complete(self, what: str) -> None:
         """Raise if anything is unpaired or nothing was found; the message says what to do."""

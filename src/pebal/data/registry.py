@@ -19,6 +19,8 @@ _DATASETS: dict[str, str] = {
     "cityscapes": "pebal.data.cityscapes:CityscapesDataset",
     "coco-ood": "pebal.data.coco:CocoOODDataset",
     "lostandfound": "pebal.data.lostandfound:LostAndFoundDataset",
+    "lostandfound-pebal": "pebal.data.lostandfound:LostAndFoundPebal",
+    "lostandfound-smiyc": "pebal.data.lostandfound:LostAndFoundSmiyc",
     "fishyscapes-laf": "pebal.data.fishyscapes:FishyscapesLostAndFound",
     "fishyscapes-static": "pebal.data.fishyscapes:FishyscapesStatic",
     "road-anomaly": "pebal.data.road_anomaly:RoadAnomalyDataset",
@@ -44,3 +46,16 @@ def dataset_factory(name: str):
 def open_dataset(name: str, root: str | os.PathLike, **kwargs):
     """Open the data set ``name`` stored under ``root``."""
     return dataset_factory(name)(root, **kwargs)
+
+
+def describe_dataset(dataset) -> dict:
+    """What a result was measured on, for results files: class, root, split, item count and
+    label convention (``None`` where a data set has only one)."""
+    root = getattr(dataset, "root", None)
+    return {
+        "type": type(dataset).__name__,
+        "root": None if root is None else str(root),
+        "split": getattr(dataset, "split", None),
+        "items": len(dataset),
+        "label_convention": getattr(dataset, "label_convention", None),
+    }

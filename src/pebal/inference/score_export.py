@@ -4,8 +4,10 @@ Formats (``score`` is PEBAL's anomaly score, :func:`pebal.energy.anomaly_score`,
 more anomalous, at the image's resolution):
 
 * ``smiyc`` — SegmentMeIfYouCan's layout:
-  ``<out>/anomaly_p/<method>/<benchmark dataset>/<frame>.hdf5``, one float16 HDF5 dataset
-  named ``value`` of shape (H, W) per frame;
+  ``<out>/anomaly_p/<method>/<folder>/<frame>.hdf5``, one float16 HDF5 dataset named
+  ``value`` of shape (H, W) per frame; ``<folder>`` is where the benchmark reads the data set
+  (:func:`benchmark_dataset_name`: ``AnomalyTrack-all``, ``ObstacleTrack-all``,
+  ``LostAndFound-test``), so ``DIR_OUTPUTS=<out>`` lets the benchmark's code evaluate it;
 * ``npy`` — ``<out>/<frame>.npy``, float32 (H, W) (Fishyscapes-style submissions);
 * ``png`` — ``<out>/<frame>.png``, 16-bit grey, the frame's scores scaled linearly from
   [min, max] to [0, 65535]; ``<out>/png_ranges.json`` records each frame's (min, max), so
@@ -31,24 +33,56 @@ from pebal.energy import anomaly_score
 
 FORMATS = ("smiyc", "npy", "png")
 
-#: names of the SegmentMeIfYouCan data sets, by (our data set, split)
-SMIYC_DATASET_NAMES = {
-    ("smiyc-anomaly", "test"): "AnomalyTrack-test",
+#: The SegmentMeIfYouCan benchmark's name of each (our data set, split). Facts from the
+#: benchmark's code (github.com/SegmentMeIfYouCan/road-anomaly-benchmark, commit 1c7804e,
+#: 2023-08-24, ``datasets/tracks.py`` and ``tracks_extra.py``).
+SMIYC_SPLIT_NAMES = {
     ("smiyc-anomaly", "validation"): "AnomalyTrack-validation",
+    ("smiyc-anomaly", "test"): "AnomalyTrack-test",
     ("smiyc-anomaly", "all"): "AnomalyTrack-all",
-    ("smiyc-obstacle", "test"): "ObstacleTrack-test",
     ("smiyc-obstacle", "validation"): "ObstacleTrack-validation",
+    ("smiyc-obstacle", "test"): "ObstacleTrack-test",
     ("smiyc-obstacle", "all"): "ObstacleTrack-all",
-    ("lostandfound", "testNoKnown"): "LostAndFound-testNoKnown",
-    ("lostandfound", "test"): "LostAndFound-test",
+    **{(name, split): f"LostAndFound-{split}"
+       for name in ("lostandfound", "lostandfound-pebal", "lostandfound-smiyc")
+       for split in ("train", "test", "testNoKnown")},
+}
+
+#: The folder under ``anomaly_p/<method>/`` from which the benchmark reads each of its data
+#: sets: the *persistence name* of the data set that loads the frame. AnomalyTrack-validation
+#: and -test load their frames through AnomalyTrack-all; every ObstacleTrack split has the
+#: persistence name ObstacleTrack-all; LostAndFound-testNoKnown (and -testValid) persist as
+#: LostAndFound-test. So one export of the ``all`` / ``test`` frames serves every split.
+SMIYC_PERSISTENCE_NAMES = {
+    "AnomalyTrack-validation": "AnomalyTrack-all",
+    "AnomalyTrack-test": "AnomalyTrack-all",
+    "AnomalyTrack-all": "AnomalyTrack-all",
+    "ObstacleTrack-validation": "ObstacleTrack-all",
+    "ObstacleTrack-test": "ObstacleTrack-all",
+    "ObstacleTrack-all": "ObstacleTrack-all",
+    "LostAndFound-train": "LostAndFound-train",
+    "LostAndFound-test": "LostAndFound-test",
+    "LostAndFound-testNoKnown": "LostAndFound-test",
 }
 
 
+def smiyc_split_name(dataset: str, split: str | None) -> str | None:
+    """The benchmark's name of our (data set, split), e.g. ``ObstacleTrack-test``; else None."""
+    return SMIYC_SPLIT_NAMES.get((dataset, split))
+
+
 def benchmark_dataset_name(dataset: str, split: str | None) -> str:
-    """The benchmark's name for a data set (e.g. ``AnomalyTrack-test``), else ``dataset-split``."""
-    if (dataset, split) in SMIYC_DATASET_NAMES:
-        return SMIYC_DATASET_NAMES[(dataset, split)]
+    """The folder of ``anomaly_p/<method>/<folder>/`` for a data set: where the SMIYC benchmark
+    reads it (e.g. ``ObstacleTrack-all`` for ObstacleTrack test), else ``dataset-split``."""
+    split_name = smiyc_split_name(dataset, split)
+    if split_name is not None:
+        return SMIYC_PERSISTENCE_NAMES[split_name]
     return dataset if split is None else f"{dataset}-{split}"
+
+
+def default_format(dataset: str) -> str:
+    """``smiyc`` for the data sets the SegmentMeIfYouCan benchmark evaluates, else ``npy``."""
+    return "smiyc" if any(key[0] == dataset for key in SMIYC_SPLIT_NAMES) else "npy"
 
 
 def output_path(out: Path, frame: str, fmt: str, method: str, dataset_name: str) -> Path:
@@ -71,8 +105,12 @@ def write_scores(path: Path, scores: np.ndarray, fmt: str) -> tuple[float, float
         if fmt == "smiyc":
             import h5py
 
-            with h5py.File(tmp, "w") as f:
-                f.create_dataset("value", data=scores.astype(np.float16), compression="gzip")
+            value = scores.astype(np.float16)
+            if not np.isfinite(value).all() and np.isfinite(scores).all():
+                raise ValueError(f"{path}: scores in [{scores.min():.4g}, {scores.max():.4g}] do not fit "
+                                 "float16 (the SMIYC format); rescale them before export")
+            with h5py.File(tmp, "w") as f:  # gzip level 9, as the benchmark's own writer
+                f.create_dataset("value", data=value, compression="gzip", compression_opts=9)
         elif fmt == "npy":
             with open(tmp, "wb") as f:
                 np.save(f, scores.astype(np.float32))
