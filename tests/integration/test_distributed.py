@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
 
+from conftest import scaled_pebal_checkpoint
 from pebal.cli import main
 from pebal.training.distributed import AllReduceBatchNorm, synchronise_batch_norm
 
@@ -101,8 +102,6 @@ def _torchrun(args, cwd, nproc=2):
 
 @pytest.mark.slow
 def test_torchrun_evaluate_gives_one_process_numbers_and_writes_once(tiny_benchmark, untrained_checkpoint, tmp_path):
-    from conftest import scaled_pebal_checkpoint
-
     finetuned = scaled_pebal_checkpoint(tmp_path, seed=1)
     # batch 1 and one thread in both: a process then computes each image's logits exactly as one
     # process does (with larger batches the convolution kernels may sum in another order, ~1e-8)

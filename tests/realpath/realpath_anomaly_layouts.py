@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realpath_scenes import paint, road_scene, save_jpeg, save_png, save_png_with_gamma, save_webp
+from .realpath_scenes import paint, road_scene, save_jpeg, save_png, save_png_with_gamma, save_webp
 
 # --- LostAndFound ---------------------------------------------------------------------------
 
@@ -80,7 +80,8 @@ def write_lostandfound(root: Path, size: tuple[int, int] = LAF_SIZE, seed: int =
             if not objects:
                 ids[:] = 0
             colours = {0: (90, 120, 80), 1: (110, 110, 115), **{o: (200, 60 + 4 * o, 30) for o in objects}}
-            save_png_with_gamma(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", paint(ids, colours, rng))
+            image = paint(ids, colours, rng)
+            save_png_with_gamma(root / "leftImg8bit" / split / scene / f"{fid}_leftImg8bit.png", image)
             gt = root / "gtCoarse" / split / scene
             save_png(gt / f"{fid}_gtCoarse_labelIds.png", ids)
             save_png(gt / f"{fid}_gtCoarse_labelTrainIds.png", train_lut[ids])

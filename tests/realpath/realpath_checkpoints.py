@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from realpath_scenes import paint, street_label_ids
+from .realpath_scenes import paint, street_label_ids
 
 NVIDIA_EXTRAS = {"epoch": 175, "command": "train.py --dataset cityscapes --arch network.deepv3.DeepWV3Plus"}
 

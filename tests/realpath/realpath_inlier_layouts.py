@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realpath_scenes import (
+from .realpath_scenes import (
     CAR,
     PERSON,
     cityscapes_colour,
@@ -128,7 +128,8 @@ def coco_fixture_spec() -> tuple[list[dict], list[dict]]:
         (9, 480, 640), (25, 640, 480), (30, 480, 640), (34, 480, 640), (36, 375, 500), (42, 480, 640),
         (49, 480, 640),
     ]
-    img = [{"license": 1, "file_name": f"{i:012d}.jpg", "coco_url": f"http://images.cocodataset.org/train2017/{i:012d}.jpg",
+    img = [{"license": 1, "file_name": f"{i:012d}.jpg",
+            "coco_url": f"http://images.cocodataset.org/train2017/{i:012d}.jpg",
             "height": h, "width": w, "date_captured": "2013-11-14 16:28:13", "flickr_url": "", "id": i}
            for i, h, w in images]
     crowd = _crowd_mask(480, 640)

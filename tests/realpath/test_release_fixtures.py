@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from realpath_anomaly_layouts import LAF_FRAMES, SMIYC_ANOMALY_FRAMES, SMIYC_OBSTACLE_FRAMES, laf_train_id
-from realpath_inlier_layouts import CITYSCAPES_FRAMES, COCO_EXPECTED, rle_counts
+from .realpath_anomaly_layouts import LAF_FRAMES, SMIYC_ANOMALY_FRAMES, SMIYC_OBSTACLE_FRAMES, laf_train_id
+from .realpath_inlier_layouts import CITYSCAPES_FRAMES, COCO_EXPECTED, rle_counts
 
 # pycocotools' Cython mask object predates NumPy 2's ``copy`` keyword; harmless
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -83,7 +83,8 @@ def test_smiyc_tracks(realdata):
                                ("dataset_ObstacleTrack", SMIYC_OBSTACLE_FRAMES, "webp")):
         base = realdata.smiyc / track
         assert sorted(p.stem for p in (base / "images").glob(f"*.{ext}")) == sorted(frames)
-        labelled = sorted(p.name[: -len("_labels_semantic.png")] for p in (base / "labels_masks").glob("*_labels_semantic.png"))
+        suffix = "_labels_semantic.png"
+        labelled = sorted(p.name[: -len(suffix)] for p in (base / "labels_masks").glob(f"*{suffix}"))
         assert labelled == sorted(f for f, has in frames.items() if has)
     assert Image.open(realdata.smiyc / "dataset_ObstacleTrack" / "images" / "validation_1.webp").format == "WEBP"
 

@@ -114,3 +114,11 @@ def test_benchmark_names():
     assert benchmark_dataset_name("road-anomaly", None) == "road-anomaly"
     assert smiyc_split_name("road-anomaly", None) is None
     assert default_format("smiyc-anomaly") == "smiyc" and default_format("fishyscapes-laf") == "npy"
+
+
+def test_smiyc_refuses_scores_float16_cannot_hold(tmp_path, model, frames):
+    from pebal.inference.score_export import write_scores
+
+    with pytest.raises(ValueError, match="do not fit float16"):
+        write_scores(tmp_path / "f.hdf5", np.array([[1e5, 0.0]], np.float32), "smiyc")
+    assert not (tmp_path / "f.hdf5").exists()

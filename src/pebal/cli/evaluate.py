@@ -76,7 +76,8 @@ def _evaluate(args) -> int:
         pretrained = load_checkpoint(pretrained_path).to(device)
     models = {"pretrained": pretrained, "finetuned": finetuned}
     results: dict = {}
-    for name, dataset in _datasets(args).items():
+    datasets = _datasets(args)
+    for name, dataset in datasets.items():
         results[name] = evaluate_anomaly(dataset, models, finetuned.num_classes, DEFAULT_METHODS,
                                          batch_size=args.batch_size, device=device, progress=not args.quiet, desc=name)
     inlier = args.inlier_dataset or ("synthetic-inlier" if args.dataset == "embedded" else None)
@@ -92,6 +93,10 @@ def _evaluate(args) -> int:
     results["checkpoint"] = str(Path(args.checkpoint).absolute())
     results["pretrained"] = None if pretrained_path is None else str(Path(pretrained_path).absolute())
     results["processes"] = world
+    # what each set was (root, split, label convention: LostAndFound has two)
+    from pebal.data.registry import describe_dataset
+
+    results["datasets"] = {name: describe_dataset(dataset) for name, dataset in datasets.items()}
     out = Path(args.out)
     write_json(out / "results.json", results)
     methods = list(DEFAULT_METHODS)

@@ -105,7 +105,8 @@ def write_scores(path: Path, scores: np.ndarray, fmt: str) -> tuple[float, float
         if fmt == "smiyc":
             import h5py
 
-            value = scores.astype(np.float16)
+            with np.errstate(over="ignore"):  # checked just below, with a message
+                value = scores.astype(np.float16)
             if not np.isfinite(value).all() and np.isfinite(scores).all():
                 raise ValueError(f"{path}: scores in [{scores.min():.4g}, {scores.max():.4g}] do not fit "
                                  "float16 (the SMIYC format); rescale them before export")

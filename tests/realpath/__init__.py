@@ -1,0 +1,1 @@
+"""The real-path test tier (a package, so that its ``conftest`` does not shadow ``tests/conftest.py``)."""
