@@ -20,6 +20,7 @@ writes ``benchmarks/results/torchrun_parity.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -132,10 +133,9 @@ def main() -> None:
     for r in rows:
         print(f"| {r['loss_variant']} | {r['mix_probability']} | {r['batch_norm']} | {r['max_ratio']:.2e} | "
               f"{r['worst_tensor']} |")
-    result = {"steps": args.steps, "overrides": args.overrides, "batch_per_process": args.batch, "processes": 2, "checkpoint": args.checkpoint,
-              "torch": torch.__version__, "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "rows": rows}
-    import json
-
+    result = {"command": "python benchmarks/bench_torchrun_parity.py", "steps": args.steps,
+              "overrides": args.overrides, "batch_per_process": args.batch, "processes": 2,
+              "checkpoint": args.checkpoint, "torch": torch.__version__, "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "rows": rows}
     write_atomically(args.json, lambda t: Path(t).write_text(json.dumps(result, indent=2) + "\n"))
     print(f"written: {args.json}")
 

@@ -22,6 +22,8 @@ def test_real_data_picks_the_paper_preset_unless_told():
     assert choose_preset(spec, None, ["data.dataset=cityscapes"], []) == "paper"
     assert choose_preset(spec, "reference", [], ["lostandfound:test=/data/laf"]) == "reference"
     assert choose_preset(spec, "embedded", ["data.dataset=cityscapes"], []) == "embedded"
+    # training on an embedded benchmark named on purpose, scored on named test sets: the spec's preset
+    assert choose_preset(spec, None, ["data.root=/bench"], ["folder=/bench/test/road-obstacles"]) == "embedded"
 
 
 @pytest.fixture(scope="module")
