@@ -95,11 +95,16 @@ def _test_sets(cfg, chosen: list[str] | None = None) -> dict:
         return sets
     from pebal.data.synthetic import synthetic_test_sets
 
-    if not cfg.data.dataset.startswith("synthetic"):
+    _require_test_sets(cfg, chosen)
+    return synthetic_test_sets(cfg.data.root)
+
+
+def _require_test_sets(cfg, chosen: list[str] | None) -> None:
+    """Real training data needs named test sets (the embedded ones go with the embedded data)."""
+    if not chosen and not cfg.data.dataset.startswith("synthetic"):
         raise ValueError(f"data.dataset is {cfg.data.dataset!r}: name the anomaly test sets to evaluate on, "
                          "e.g. --test-set lostandfound:test=/data/lostandfound (the embedded test sets are "
                          "used only with the embedded training data)")
-    return synthetic_test_sets(cfg.data.root)
 
 
 def choose_preset(spec: ExperimentSpec, preset: str | None, overrides: list[str], test_sets: list[str]) -> str:
@@ -355,6 +360,7 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     chosen = list(test_sets or [])
     preset = choose_preset(spec, preset, overrides, chosen)
     base_cfg = load_config(preset, None, [*spec.set, *overrides])
+    _require_test_sets(base_cfg, chosen)
     require_paths(base_cfg)
     ensure_embedded_data(base_cfg)
     test_sets = _test_sets(base_cfg, chosen)
