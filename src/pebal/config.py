@@ -3,12 +3,17 @@
 Resolution order: preset -> YAML file -> ``--set section.key=value`` flags. The resolved
 config is saved next to every run (``config.yaml``) and inside every checkpoint.
 
-Presets:
+Presets (values from ``spec/pebal-method.md``):
 
 * ``paper``     — paper §4.2: Adam lr 1e-5, batch 16, 20 epochs, the paper's loss
-  formulation, frozen part in eval mode.
+  formulation, frozen part in eval mode; random crops "as the backbone's own recipe":
+  NVIDIA's Cityscapes recipe for the WideResNet38 DeepLabv3+ (``crop_size 896``, scale
+  uniform in [0.5, 2.0], flip 0.5), so 896x896 crops of a frame rescaled by U(0.5, 2.0);
+  AnomalyMix as the reference runs it (below).
 * ``reference`` — the public implementation: batch 8, 40 epochs, its loss formulation,
-  flip 0.8, scales {0.5 .. 2}, 900x900 crops, frozen part in train mode (batch-norm drift).
+  flip 0.8, scales {0.5 .. 2}, 900x900 crops, frozen part in train mode (batch-norm drift),
+  each epoch = the Cityscapes images + 10% more samples (297 of 2975), each a random
+  Cityscapes image with one COCO object pasted.
 * ``embedded``  — the default of ``pebal demo``: the reference loss on the embedded
   benchmark, sized for two CPU cores: full 128x256 frames, one epoch over the first 1,000
   training images (125 steps of batch 8), AnomalyMix on half of them. Two departures from
@@ -17,6 +22,11 @@ Presets:
   (4,000-16,000 steps); the margins are ``auto`` (derived from the pretrained model's inlier
   energies, see :mod:`pebal.training.margins`), because -12 / -6 belong to the paper's
   backbone's energy scale. With ``loss.margins=fixed`` the paper's margins are used.
+
+``paper`` and ``reference`` train on real data and name none: Cityscapes (``data.root``),
+COCO (``data.outlier_root``) and the pretrained checkpoint (``checkpoint``) must be given
+(``pebal train --cityscapes ROOT --coco ROOT --checkpoint FILE``);
+:func:`pebal.training.paths.require_paths` refuses a run that lacks one.
 """
 
 from __future__ import annotations
@@ -36,8 +46,8 @@ from pebal.paths import SHIPPED_MODEL, default_benchmark_root, weights_dir
 @dataclass
 class DataConfig:
     dataset: str = "synthetic-inlier"  # registry name of the inlier training set
-    # its root: the embedded benchmark in the user's cache folder by default (pebal.paths)
-    root: str = field(default_factory=lambda: str(default_benchmark_root()))
+    # its root: the embedded benchmark in the user's cache folder by default (pebal.paths); None: must be given
+    root: str | None = field(default_factory=lambda: str(default_benchmark_root()))
     split: str = "train"
     max_images: int | None = None  # use the first N training images
     benchmark_seed: int = 0  # embedded benchmark generation (ignored for real data)
@@ -49,9 +59,11 @@ class DataConfig:
     mix_probability: float = 0.5  # chance that a training image receives an outlier
     mix_scale_range: tuple[float, float] | None = None  # the reference does not rescale
     mix_placement: str = "uniform"  # uniform | drivable
+    extra_mixed_fraction: float = 0.0  # extra always-mixed samples per epoch, x the inlier images (reference 0.1)
     flip_probability: float = 0.5
-    scales: tuple[float, ...] = (1.0,)
-    crop: tuple[int, int] | None = None  # None: full frames
+    scales: tuple[float, ...] = (1.0,)  # random scale drawn from this set ...
+    scale_range: tuple[float, float] | None = None  # ... or uniformly from [low, high] (replaces scales)
+    crop: tuple[int, int] | None = None  # (height, width); None: full frames (then batches need equal sizes)
     num_workers: int = 0
 
 
@@ -79,8 +91,8 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     preset: str = "embedded"
-    # the pretrained model: the shipped small DeepLabv3+ inside the installed package by default
-    checkpoint: str = field(default_factory=lambda: str(weights_dir() / SHIPPED_MODEL))
+    # the pretrained model: the shipped small DeepLabv3+ inside the installed package; None: must be given
+    checkpoint: str | None = field(default_factory=lambda: str(weights_dir() / SHIPPED_MODEL))
     out: str = "runs/finetune"
     seed: int = 0
     threads: int | None = None
@@ -97,20 +109,26 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+#: What the real-data presets train on; the paths themselves are the user's (None: must be given).
+_REAL_DATA = {"dataset": "cityscapes", "root": None, "split": "train", "outlier_source": "coco", "outlier_root": None,
+              "mix_probability": 0.0, "extra_mixed_fraction": 0.1, "mix_scale_range": None, "mix_placement": "uniform"}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
+        "checkpoint": None,
         "frozen_train_mode": False,
-        "data": {"flip_probability": 0.5, "scales": (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)},
+        "data": {**_REAL_DATA, "flip_probability": 0.5, "scale_range": (0.5, 2.0), "crop": (896, 896)},
         "loss": {"variant": "paper"},
         "optim": {"lr": 1e-5, "batch_size": 16, "epochs": 20},
     },
     "reference": {
+        "checkpoint": None,
         "frozen_train_mode": True,
         "data": {
+            **_REAL_DATA,
             "flip_probability": 0.8,
             "scales": (0.5, 0.75, 1.0, 1.5, 1.75, 2.0),
             "crop": (900, 900),
-            "mix_probability": 0.1,
         },
         "loss": {"variant": "reference"},
         "optim": {"lr": 1e-5, "batch_size": 8, "epochs": 40},
@@ -121,6 +139,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"lr": 1e-4, "batch_size": 8, "epochs": 1},
     },
 }
+
+#: Presets that train on real data (Cityscapes + COCO) and need their paths.
+REAL_DATA_PRESETS = ("paper", "reference")
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

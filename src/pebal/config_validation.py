@@ -108,7 +108,7 @@ def sequence(item: Rule, length: int | None = None, optional: bool = False, what
 
 RULES: dict[str, Rule] = {
     "preset": text(),
-    "checkpoint": text(),
+    "checkpoint": text(optional=True),  # null in the real-data presets: --checkpoint must name it
     "out": text(),
     "seed": integer(0, MAX_SEED),
     "threads": integer(1, optional=True),
@@ -118,7 +118,7 @@ RULES: dict[str, Rule] = {
     "tensorboard": flag(),
     "progress": flag(),
     "data.dataset": text(),
-    "data.root": text(),
+    "data.root": text(optional=True),  # null in the real-data presets: --cityscapes must name it
     "data.split": text(),
     "data.max_images": integer(1, optional=True),
     "data.benchmark_seed": integer(0, MAX_SEED),
@@ -133,6 +133,8 @@ RULES: dict[str, Rule] = {
     "data.mix_placement": choice(*MIX_PLACEMENTS),
     "data.flip_probability": number(0, 1),
     "data.scales": sequence(number(0, low_open=True), what="numbers > 0"),
+    "data.scale_range": sequence(number(0, low_open=True), 2, optional=True, what="numbers > 0 [low, high]"),
+    "data.extra_mixed_fraction": number(0),
     "data.crop": sequence(integer(1), 2, optional=True, what="integers >= 1 [height, width]"),
     "data.num_workers": integer(0),
     "loss.method": choice(*LOSS_METHODS),
@@ -157,6 +159,8 @@ RELATIONS: tuple[tuple[str, Callable[[Any], bool], str, Callable[[Any], Any]], .
      lambda c: (c.loss.m_in, c.loss.m_out)),
     ("loss.auto_in_quantile", lambda c: c.loss.auto_in_quantile < c.loss.auto_out_quantile,
      "auto_in_quantile < auto_out_quantile", lambda c: (c.loss.auto_in_quantile, c.loss.auto_out_quantile)),
+    ("data.scale_range", lambda c: c.data.scale_range is None or c.data.scale_range[0] <= c.data.scale_range[1],
+     "low <= high", lambda c: c.data.scale_range),
     ("data.mix_scale_range", lambda c: c.data.mix_scale_range is None or c.data.mix_scale_range[0] <= c.data.mix_scale_range[1],
      "low <= high", lambda c: c.data.mix_scale_range),
 )

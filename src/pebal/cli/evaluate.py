@@ -2,7 +2,12 @@
 
 PEBAL's energy is read from the fine-tuned checkpoint; MSP, Max Logit, Entropy and Energy
 from the model before fine-tuning (``--pretrained``, default: the checkpoint the run started
-from, recorded in its metadata). ``--dataset embedded`` evaluates every embedded test set.
+from, recorded in its metadata by absolute path and SHA-256; a missing or changed file is
+refused with what to pass). ``--dataset embedded`` evaluates every embedded test set.
+
+Under ``torchrun --nproc_per_node N -m pebal evaluate ...`` the process group is started
+(NCCL on GPUs, gloo on CPU), each process evaluates every N-th image, the exact metric states
+are merged (the numbers equal one process's), and only rank 0 prints and writes.
 """
 
 from __future__ import annotations
@@ -41,11 +46,23 @@ def _datasets(args) -> dict:
 
 
 def run(args) -> int:
+    from pebal.training.distributed import close_distributed
+
+    status = _evaluate(args)
+    close_distributed()
+    return status
+
+
+def _evaluate(args) -> int:
+    import sys
+
     from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
     from pebal.models import load_checkpoint
     from pebal.inference.predictor import resolve_device
     from pebal.atomic import write_bytes_atomically
     from pebal.evaluation.report import anomaly_table, summary_markdown, write_json
+    from pebal.training.distributed import init_distributed, process_device
+    from pebal.training.paths import find_base_checkpoint
 
     if args.root is None:
         if args.dataset != "embedded":
@@ -54,10 +71,15 @@ def run(args) -> int:
 
         args.root = str(default_benchmark_root())
     device = resolve_device(args.device)
+    rank, world = init_distributed(cuda=device.type == "cuda")
+    device = process_device(device)
     finetuned = load_checkpoint(args.checkpoint).to(device)
-    pretrained_path = args.pretrained or finetuned.metadata.get("base_checkpoint")
+    pretrained_path, warning = find_base_checkpoint(args.checkpoint, finetuned.metadata, args.pretrained)
+    if warning is not None and rank == 0:
+        print(f"warning: {warning}", file=sys.stderr)
     if pretrained_path is None:
-        print("no --pretrained checkpoint and none recorded: baselines are read from the fine-tuned model")
+        if rank == 0:
+            print("no --pretrained checkpoint and none recorded: baselines are read from the fine-tuned model")
         pretrained = finetuned
     else:
         pretrained = load_checkpoint(pretrained_path).to(device)
@@ -74,8 +96,12 @@ def run(args) -> int:
         val = open_dataset(inlier, args.inlier_root or args.root, split=args.inlier_split)
         results["miou"] = evaluate_segmentation(val, models, finetuned.num_classes, batch_size=args.batch_size,
                                                 device=device, progress=not args.quiet)
+    if rank != 0:
+        return 0  # the merged numbers are on every process; one writes them
     sets = [k for k in results if k != "miou"]
-    results["checkpoint"], results["pretrained"] = str(args.checkpoint), pretrained_path
+    results["checkpoint"] = str(Path(args.checkpoint).absolute())
+    results["pretrained"] = None if pretrained_path is None else str(Path(pretrained_path).absolute())
+    results["processes"] = world
     # what each set was (root, split, label convention: LostAndFound has two)
     from pebal.data.registry import describe_dataset
 

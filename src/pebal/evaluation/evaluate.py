@@ -115,9 +115,9 @@ def evaluate_segmentation(
     results = {}
     for key, matrix in conf.items():
         if world > 1:
-            t = torch.from_numpy(matrix)
+            t = torch.from_numpy(matrix).to(device)  # NCCL reduces CUDA tensors only
             dist.all_reduce(t)
-            matrix = t.numpy()
+            matrix = t.cpu().numpy()
         iou = iou_per_class(matrix)
         classes = present_classes(matrix)
         results[key] = {

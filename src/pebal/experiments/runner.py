@@ -14,12 +14,16 @@ Layout of ``out``::
 
 A run whose ``result.json`` exists is skipped (a post-hoc run only if it holds every score
 asked for); an interrupted fine-tuning continues from its ``train_state.pt``.
+
+Preset: the spec's (``embedded`` in the shipped configs) on the embedded benchmark; on real
+data (training data other than the embedded benchmark, or ``--test-set`` without naming the
+training data) the paper's recipe, ``paper``, unless one is named (:func:`choose_preset`). ``experiment.json``, ``results.json`` and every
+run's config record the preset used.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -92,17 +96,57 @@ def _test_sets(cfg, chosen: list[str] | None = None) -> dict:
         return sets
     from pebal.data.synthetic import synthetic_test_sets
 
-    if not cfg.data.dataset.startswith("synthetic"):
+    _require_test_sets(cfg, chosen)
+    return synthetic_test_sets(cfg.data.root)
+
+
+def _require_test_sets(cfg, chosen: list[str] | None) -> None:
+    """Real training data needs named test sets (the embedded ones go with the embedded data)."""
+    if not chosen and not cfg.data.dataset.startswith("synthetic"):
         raise ValueError(f"data.dataset is {cfg.data.dataset!r}: name the anomaly test sets to evaluate on, "
                          "e.g. --test-set lostandfound:test=/data/lostandfound (the embedded test sets are "
                          "used only with the embedded training data)")
-    return synthetic_test_sets(cfg.data.root)
+
+
+def choose_preset(spec: ExperimentSpec, preset: str | None, overrides: list[str], test_sets: list[str]) -> str:
+    """The preset of an experiment's runs: ``preset`` if given; else ``"paper"`` on real data,
+    i.e. real training data (a data set other than the embedded benchmark), or test sets named
+    while the training data is left unnamed (then ``paper`` asks for Cityscapes and COCO rather
+    than training on the embedded benchmark unseen); else the spec's (the embedded benchmark,
+    possibly scored on named test sets)."""
+    if preset is not None:
+        return preset
+    cfg = load_config(spec.preset, None, [*spec.set, *overrides])
+    if not cfg.data.dataset.startswith("synthetic"):
+        return "paper"
+    named = {pair.partition("=")[0].strip() for pair in overrides}
+    if test_sets and not named & {"data.dataset", "data.root"}:
+        return "paper"
+    return spec.preset
+
+
+def _copy_pretrained(source: str, copy: Path) -> None:
+    """The experiment's own copy of the pretrained model, always a pebal safetensors file
+    (fitted statistics are written into its metadata); NVIDIA / PEBAL ``.pth`` files are
+    converted (``pebal.models.convert``)."""
+    import shutil
+
+    from pebal.atomic import write_atomically
+    from pebal.models.convert import convert_checkpoint
+    from pebal.models.formats import detect_format
+
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    if detect_format(source) == "torch":
+        convert_checkpoint(source, copy)
+    else:
+        write_atomically(copy, lambda tmp: shutil.copyfile(source, tmp))
 
 
 def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) -> Path:
     from pebal.baselines import load_or_fit_mahalanobis, load_or_fit_sml
     from pebal.data.registry import open_dataset
     from pebal.models import load_checkpoint
+    from pebal.training.paths import base_checkpoint_record
 
     run_dir = out / "runs" / "pretrained" / f"seed_{seed}"
     result_path = run_dir / RESULT_FILE
@@ -117,7 +161,7 @@ def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) ->
     started = time.perf_counter()
     copy = out / "runs" / "pretrained" / "model.safetensors"
     if not copy.is_file():
-        write_atomically(copy, lambda tmp: shutil.copyfile(base_cfg.checkpoint, tmp))
+        _copy_pretrained(base_cfg.checkpoint, copy)
     model = load_checkpoint(copy, abstention_seed=seed).to(device)
     sml = mahalanobis = None
     if any(name in FITTED_SCORES for name in wanted):
@@ -129,7 +173,8 @@ def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) ->
             mahalanobis = load_or_fit_mahalanobis(model, train, copy, spec.mahalanobis_pixels_per_image, seed=seed,
                                                   max_images=limit, batch_size=spec.eval_batch_size, device=device)
     scorers = build_scorers(wanted, model.num_classes, sml=sml, mahalanobis=mahalanobis)
-    result = {"setting": "pretrained", "seed": seed, "checkpoint": str(base_cfg.checkpoint),
+    result = {"setting": "pretrained", "seed": seed, "preset": base_cfg.preset,
+              **base_checkpoint_record(base_cfg.checkpoint),
               "scores": _evaluate(model, scorers, test_sets, spec, device),
               "miou": _miou(model, base_cfg, spec, device),
               "efficiency": _efficiency(model, None, None, test_sets, spec, device)}
@@ -207,7 +252,8 @@ def _same_run(out: Path, seed: int, fingerprint: str, score: str, evaluation: di
     return None
 
 
-def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, evaluation, device, progress, log) -> Path:
+def _trained_run(spec, preset, setting: Setting, seed, overrides, out, test_sets, evaluation, device, progress,
+                 log) -> Path:
     import json
 
     from pebal.models import load_checkpoint
@@ -218,7 +264,7 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, evalua
     if result_path.is_file():
         log(f"skip {setting.name} seed {seed} (done)")
         return result_path
-    cfg = load_config(spec.preset, None, [*spec.set, *overrides, *setting.overrides(), f"seed={seed}",
+    cfg = load_config(preset, None, [*spec.set, *overrides, *setting.overrides(), f"seed={seed}",
                                           f"out={run_dir / 'finetune'}", f"progress={str(progress).lower()}"])
     pool = _outlier_pool(cfg)
     twin = _same_run(out, seed, pool["fingerprint"], setting.score, evaluation)
@@ -236,7 +282,7 @@ def _trained_run(spec, setting: Setting, seed, overrides, out, test_sets, evalua
     path = finetune(cfg, resume=True)
     model = load_checkpoint(path).to(device)
     scorers = build_scorers([setting.score], model.num_classes)
-    result = {"setting": setting.name, "seed": seed, "checkpoint": str(path),
+    result = {"setting": setting.name, "seed": seed, "preset": cfg.preset, "checkpoint": str(path),
               "scores": _evaluate(model, scorers, test_sets, spec, device),
               "miou": _miou(model, cfg, spec, device),
               "efficiency": _efficiency(model, cfg, model.metadata, test_sets, spec, device),
@@ -285,8 +331,12 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
 
 def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seeds: list[int] | None = None,
                    overrides: list[str] = (), device: str = "cpu", progress: bool = True, log=print,
-                   bootstrap_samples: int | None = None, test_sets: list[str] | None = None) -> dict:
+                   bootstrap_samples: int | None = None, test_sets: list[str] | None = None,
+                   preset: str | None = None) -> dict:
     """Run (or resume) an experiment; returns the content of ``results.json``.
+
+    ``preset``: the training preset of every run (default: :func:`choose_preset`, i.e. the
+    spec's on the embedded benchmark and ``paper`` on real data).
 
     ``overrides``: ``section.key=value`` training-config overrides of every run (budgets, or
     real training data: ``data.dataset=cityscapes``, ``data.root=...``, ``data.outlier_source=coco``);
@@ -296,6 +346,7 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     import json
 
     from pebal.experiments.tables import experiment_markdown, plot_experiment
+    from pebal.training.paths import require_paths
     from pebal.training.training_set import ensure_embedded_data
 
     spec = load_spec(name_or_path)
@@ -307,13 +358,16 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     out = Path(out if out is not None else Path("runs") / "experiments" / spec.name)
     log = log or (lambda *_: None)
     overrides = list(overrides)
-    base_cfg = load_config(spec.preset, None, [*spec.set, *overrides])
-    ensure_embedded_data(base_cfg)
     chosen = list(test_sets or [])
+    preset = choose_preset(spec, preset, overrides, chosen)
+    base_cfg = load_config(preset, None, [*spec.set, *overrides])
+    _require_test_sets(base_cfg, chosen)
+    require_paths(base_cfg)
+    ensure_embedded_data(base_cfg)
     test_sets = _test_sets(base_cfg, chosen)
     evaluation = _evaluation_key(spec, test_sets, chosen)
-    write_json(out / "experiment.json", {"spec": spec.to_dict(), "seeds": seeds, "overrides": overrides,
-                                         "test_sets": chosen or ["embedded"]})
+    write_json(out / "experiment.json", {"spec": spec.to_dict(), "preset": preset, "seeds": seeds,
+                                         "overrides": overrides, "test_sets": chosen or ["embedded"]})
 
     posthoc = [s for s in spec.settings if not s.trained]
     runs: dict[tuple[str, int], dict] = {}
@@ -323,10 +377,11 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
             runs[("pretrained", seed)] = json.loads(path.read_text())
         for setting in spec.settings:
             if setting.trained:
-                path = _trained_run(spec, setting, seed, overrides, out, test_sets, evaluation, device, progress, log)
+                path = _trained_run(spec, preset, setting, seed, overrides, out, test_sets, evaluation, device,
+                                    progress, log)
                 runs[(setting.name, seed)] = json.loads(path.read_text())
     results = aggregate(spec, runs, seeds, list(test_sets))
-    results["overrides"] = overrides
+    results["preset"], results["overrides"] = preset, overrides
     table = experiment_markdown(results, spec.row_header, spec.table)
     if spec.ordering:
         from pebal.experiments.ordering import check_ordering, ordering_markdown

@@ -17,7 +17,9 @@ anomaly maps are read with::
       - {name: msp, score: msp}           # post-hoc, pretrained model
 
 Config resolution of a trained setting: preset -> ``set`` -> command-line ``--set`` -> the
-setting's ``train`` (which defines the row, so it wins).
+setting's ``train`` (which defines the row, so it wins). ``preset`` is the preset on the
+embedded benchmark; on real data the runner uses ``paper`` unless told otherwise
+(:func:`pebal.experiments.runner.choose_preset`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class ExperimentSpec:
     settings: list[Setting]
     title: str = ""
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    preset: str = "embedded"
+    preset: str = "embedded"  # on the embedded benchmark (real data: see choose_preset)
     set: list[str] = field(default_factory=list)
     table: str = "anomaly"
     row_header: str = "method"

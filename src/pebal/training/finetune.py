@@ -7,13 +7,26 @@ Every random choice is derived from ``cfg.seed``: the sample order from
 (seed, epoch) through ``DistributedSampler``, each sample's mixing and augmentation from
 (seed, epoch, index), the new abstention channel and dropout from a seeded torch generator.
 A training checkpoint (``train_state.pt``: final block, every buffer, optimizer, scheduler,
-RNG state) is written atomically every ``checkpoint_every`` steps; ``resume=True`` continues
-from it to the same weights as an uninterrupted run.
+RNG state, training seconds so far) is written atomically every ``checkpoint_every`` steps;
+``resume=True`` continues from it to the same weights as an uninterrupted run, and leaves a
+finished run (its ``model.safetensors`` written) untouched.
+
+Paths are made absolute before anything is recorded; the fine-tuned checkpoint records the
+pretrained one by absolute path and SHA-256 (:mod:`pebal.training.paths`). Its
+``train_seconds`` is the time of all its steps, over every resumed part (setup excluded).
+
+Under ``torchrun`` every batch-norm layer is synchronised across processes
+(:mod:`pebal.training.distributed`), so the statistics of a step are those of the whole
+distributed batch, as with one process. What still differs from one process with the same
+total batch: each loss mean is over a process's own pixels (then DDP averages the gradients),
+which equals the global mean only when every process has the same number of valid pixels and
+the same mix of images with and without outliers; the reference's smoothness term is a sum,
+so its gradient is divided by the number of processes; dropout (active in the frozen part with
+``frozen_train_mode``) draws its masks per process.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -30,9 +43,11 @@ from pebal.losses import build_loss
 from pebal.model import PEBALModel
 from pebal.atomic import write_atomically
 from pebal.models.checkpoint import load_checkpoint, save_checkpoint
+from pebal.training.distributed import init_distributed, synchronise_batch_norm
 from pebal.training.training_set import build_training_set
 from pebal.training.margins import resolve_margins
 from pebal.training.guards import check_finite_step, check_resume, config_fingerprint, plain
+from pebal.training.paths import absolute_paths, base_checkpoint_record, require_paths
 
 STATE_FILE = "train_state.pt"
 MODEL_FILE = "model.safetensors"
@@ -40,6 +55,11 @@ MODEL_FILE = "model.safetensors"
 
 def collate(items: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
     """Items -> (images (N, 3, H, W) normalised float32, labels (N, H, W) long)."""
+    sizes = {tuple(item["label"].shape) for item in items}
+    if len(sizes) > 1:
+        found = ", ".join(f"{item.get('name', '?')} {item['label'].shape[0]}x{item['label'].shape[1]}" for item in items)
+        raise ValueError(f"a batch needs samples of one size, found {found}: set data.crop=[H,W] "
+                         "(random crops of one size) or optim.batch_size=1")
     images = torch.stack([image_to_tensor(item["image"]) for item in items])
     labels = torch.stack([torch.from_numpy(item["label"].astype(np.int64)) for item in items])
     return images, labels
@@ -55,14 +75,6 @@ def poly_schedule(total_steps: int, power: float):
     return factor
 
 
-def _distributed() -> tuple[int, int]:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    if dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def load_pretrained(cfg: TrainConfig, device: torch.device) -> PEBALModel:
     """The model to fine-tune: any checkpoint :func:`~pebal.models.load_checkpoint` reads,
     frozen outside ``final``, with the abstention channel added (seeded by ``cfg.seed``)
@@ -72,9 +84,10 @@ def load_pretrained(cfg: TrainConfig, device: torch.device) -> PEBALModel:
     return model.to(device)
 
 
-def _training_state(model, optimizer, scheduler, step, cfg, margins) -> dict:
+def _training_state(model, optimizer, scheduler, step, cfg, margins, train_seconds) -> dict:
     return {
         "step": step,
+        "train_seconds": train_seconds,
         "final": model.final.state_dict(),
         "buffers": dict(model.network.named_buffers()),
         "optimizer": optimizer.state_dict(),
@@ -87,7 +100,8 @@ def _training_state(model, optimizer, scheduler, step, cfg, margins) -> dict:
     }
 
 
-def _restore(path: Path, model, optimizer, scheduler) -> int:
+def _restore(path: Path, model, optimizer, scheduler) -> tuple[int, float]:
+    """Load a training state into the model, optimiser and scheduler: (step, seconds trained)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     model.final.load_state_dict(state["final"])
     buffers = dict(model.network.named_buffers())
@@ -96,19 +110,36 @@ def _restore(path: Path, model, optimizer, scheduler) -> int:
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(state["torch_rng"])
-    return int(state["step"])
+    return int(state["step"]), float(state.get("train_seconds", 0.0))
+
+
+def finished_run(out: str | Path) -> Path | None:
+    """The fine-tuned checkpoint of a finished run in ``out``, or None (a run is finished
+    once its ``model.safetensors`` is written: that happens only after the last step)."""
+    path = Path(out) / MODEL_FILE
+    return path if path.is_file() else None
 
 
 def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Fine-tune ``cfg.checkpoint`` with PEBAL; returns the path of the fine-tuned checkpoint.
 
-    ``stop_after`` ends the run after that many steps (as a kill would; for tests).
+    ``stop_after`` ends the run after that many steps (as a kill would; for tests). With
+    ``resume`` a finished run is left as it is (nothing is written) and its checkpoint returned.
     """
     validate_config(cfg)
+    rank, world = init_distributed()
+    cfg = absolute_paths(cfg)
+    if resume and (done := finished_run(cfg.out)) is not None:
+        if rank == 0:
+            print(f"{cfg.out} is a finished run ({done.name} written): nothing to resume, its files are left untouched")
+        if world > 1:
+            dist.barrier()
+        return done
     if resume:
         check_resume(Path(cfg.out) / STATE_FILE, cfg.to_dict())
-    rank, world = _distributed()
-    device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
+    require_paths(cfg)
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
@@ -116,6 +147,8 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     torch.manual_seed(cfg.seed + rank)
 
     model = load_pretrained(cfg, device)
+    if world > 1:
+        synchronise_batch_norm(model.network)
     num_classes = model.num_classes
     dataset = build_training_set(cfg)
     margins = resolve_margins(cfg, model, device)
@@ -141,10 +174,10 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     if world > 1:
         train_module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    step = 0
+    step, trained_before = 0, 0.0
     state_path = out / STATE_FILE
     if resume and state_path.is_file():
-        step = _restore(state_path, model, optimizer, scheduler)
+        step, trained_before = _restore(state_path, model, optimizer, scheduler)
     if rank == 0:
         save_config(cfg, out / "config.yaml")
 
@@ -152,6 +185,10 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     progress = _progress(cfg, total_steps, step) if rank == 0 else None
     model.train()
     started = time.perf_counter()
+
+    def seconds() -> float:
+        return trained_before + time.perf_counter() - started
+
     while step < total_steps:
         epoch, skip = divmod(step, steps_per_epoch)
         sampler.set_epoch(epoch)
@@ -178,7 +215,7 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
                 writer.add_scalar("lr", scheduler.get_last_lr()[0], step)
                 writer.add_scalar("outlier_fraction", (labels == 254).float().mean().item(), step)
             if rank == 0 and (step % cfg.checkpoint_every == 0 or step == total_steps):
-                state = _training_state(model, optimizer, scheduler, step, cfg, margins)
+                state = _training_state(model, optimizer, scheduler, step, cfg, margins, seconds())
                 write_atomically(state_path, lambda tmp: torch.save(state, tmp))
             if step >= total_steps or (stop_after is not None and step >= stop_after):
                 break
@@ -195,8 +232,8 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
         save_checkpoint(
             final_path, model.network, architecture=meta["architecture"], num_classes=num_classes, abstention=True,
             model_kwargs=meta.get("model_kwargs", {}), config=cfg.to_dict(),
-            margins={"m_in": margins[0], "m_out": margins[1]}, base_checkpoint=str(cfg.checkpoint),
-            train_seconds=time.perf_counter() - started, steps=total_steps,
+            margins={"m_in": margins[0], "m_out": margins[1]}, **base_checkpoint_record(cfg.checkpoint),
+            train_seconds=seconds(), steps=total_steps, processes=world,
         )
     if world > 1:
         dist.barrier()

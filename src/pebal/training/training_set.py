@@ -13,7 +13,7 @@ import numpy as np
 
 from pebal.config import TrainConfig
 from pebal.data.anomalymix import AnomalyMix
-from pebal.data.augment import SegmentationAugment
+from pebal.data.augment import SegmentationAugment, check_batchable
 from pebal.data.mixed import MixedDataset
 from pebal.data.registry import open_dataset
 
@@ -70,9 +70,31 @@ def build_outlier_source(cfg: TrainConfig):
     return source
 
 
-def build_training_set(cfg: TrainConfig) -> MixedDataset:
-    """Inlier training images with AnomalyMix then augmentation, reproducible per (seed, epoch, index)."""
+def extra_mixed_count(fraction: float, inlier_images: int) -> int:
+    """Always-mixed samples added to each epoch: ``floor(fraction * inlier_images)`` as the
+    reference computes it (0.1 x 2975 = 297), at least one when ``fraction > 0`` so that a
+    small training set still sees outliers."""
+    if fraction < 0:
+        raise ValueError(f"data.extra_mixed_fraction must be >= 0, got {fraction}")
+    return max(1, int(fraction * inlier_images)) if fraction > 0 else 0
+
+
+def build_augment(cfg: TrainConfig) -> SegmentationAugment:
+    """The random scale / crop / flip of ``cfg.data``, checked against the batch size."""
     d = cfg.data
+    augment = SegmentationAugment(d.flip_probability, d.scales, d.crop, scale_range=d.scale_range)
+    check_batchable(augment, cfg.optim.batch_size)
+    return augment
+
+
+def build_training_set(cfg: TrainConfig) -> MixedDataset:
+    """Inlier training images with AnomalyMix then augmentation, reproducible per (seed, epoch, index).
+
+    An epoch holds the inlier images (each mixed with ``data.mix_probability``) and then
+    ``extra_mixed_count(data.extra_mixed_fraction, inlier images)`` samples that each paste one
+    outlier object onto a random inlier image (the reference's scheme)."""
+    d = cfg.data
+    augment = build_augment(cfg)
     ensure_embedded_data(cfg)
     base = open_dataset(d.dataset, d.root, split=d.split)
     if d.max_images is not None:
@@ -83,5 +105,5 @@ def build_training_set(cfg: TrainConfig) -> MixedDataset:
         scale_range=d.mix_scale_range,
         placement=d.mix_placement,
     )
-    augment = SegmentationAugment(d.flip_probability, d.scales, d.crop)
-    return MixedDataset(base, mix, seed=cfg.seed, transform=augment)
+    return MixedDataset(base, mix, seed=cfg.seed, transform=augment,
+                        extra_mixed=extra_mixed_count(d.extra_mixed_fraction, len(base)))
