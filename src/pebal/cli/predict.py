@@ -65,10 +65,16 @@ def summary_lines(summary: dict, out: str, gallery: bool) -> list[str]:
                      "(pebal calibrate --checkpoint C --dataset FOLDER_OF_CLEAN_IMAGES) or pass --threshold")
     else:
         fractions = sorted(r["anomalous_fraction"] for r in outputs if r.get("anomalous_fraction") is not None)
-        line = f"threshold {threshold:.6g} ({summary.get('threshold_source')})"
+        calibration = summary.get("calibration")
+        if calibration:
+            line = (f"threshold {threshold:.6g} from the checkpoint (rule {calibration['rule']} on "
+                    f"{calibration['num_images']} images of {calibration['root'] or calibration['dataset']}, where it "
+                    f"flags {_pct(calibration['flagged_fraction'])})")
+        else:
+            line = f"threshold {threshold:.6g} ({'--threshold' if summary.get('threshold_source') == 'argument' else 'checkpoint'})"
         if fractions:
             median = fractions[len(fractions) // 2]
-            line += f": anomalous pixels per input median {_pct(median)}, max {_pct(fractions[-1])}"
+            line += f"; here anomalous pixels per input: median {_pct(median)}, max {_pct(fractions[-1])}"
         lines.append(line)
     if "mp4v" in (summary.get("video_codec") or []):
         from pebal.inference.video_encode import FALLBACK_NOTE

@@ -72,12 +72,12 @@ def open_calibration_data(dataset: str, root: str | os.PathLike | None = None,
             raise FileNotFoundError(f"--dataset {dataset!r} is not a folder; pass --root for a registered data set "
                                     "(e.g. --dataset synthetic-inlier --root .cache/synth --split val)")
         if (folder / "original").is_dir() and (folder / "labels").is_dir():
-            return CalibrationData("labelled", open_dataset("folder", folder), "folder", str(folder))
-        return CalibrationData("clean", list_clean_images(folder), "folder", str(folder))
+            return CalibrationData("labelled", open_dataset("folder", folder), "folder", str(folder.resolve()))
+        return CalibrationData("clean", list_clean_images(folder), "folder", str(folder.resolve()))
     kwargs = {} if split is None else {"split": split}
     data = open_dataset(dataset, root, **kwargs)
     kind = "clean" if dataset in CLEAN_DATASETS else "labelled"
-    return CalibrationData(kind, data, dataset if split is None else f"{dataset}:{split}", str(root))
+    return CalibrationData(kind, data, dataset if split is None else f"{dataset}:{split}", str(Path(root).resolve()))
 
 
 def run_calibration(predictor, data: CalibrationData, rule: str = DEFAULT_RULE, max_images: int | None = None,

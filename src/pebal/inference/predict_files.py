@@ -271,6 +271,9 @@ class _Run:
             from pebal.inference.gallery import write_prediction_gallery
 
             write_prediction_gallery(self.out_dir, summary)
+        else:  # an earlier run's page would no longer match the index
+            for name in ("index.html", "colorbar.png"):
+                (self.out_dir / name).unlink(missing_ok=True)
         self.last_index = time.monotonic()
 
 
@@ -303,6 +306,7 @@ def predict_files(predictor, specs: list[str], out_dir: str | os.PathLike, galle
         for spec, reason in failures:
             print(f"pebal predict: {spec}: {reason}", file=log)
     status = "interrupted"
+    run.write_index(run.summary(items, failures, "running", unmatched))  # marked unfinished from the start
     bar = None
     if progress is not False and len(items) > 1:
         from tqdm import tqdm
