@@ -278,3 +278,8 @@ def test_calibrate_then_predict(tmp_path, checkpoint, capsys):
             main(["calibrate", "--checkpoint", str(ckpt), "--dataset", str(root), "--rule", bad])
         assert exit_info.value.code == 2
         assert "--rule" in capsys.readouterr().err
+    # the calibrated file exists: refused in one line, the file untouched
+    before = calibrated.read_bytes()
+    assert main(["calibrate", "--checkpoint", str(ckpt), "--dataset", str(root), "--rule", "fpr=5%"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--overwrite" in err and calibrated.read_bytes() == before

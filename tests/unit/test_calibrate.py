@@ -10,7 +10,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from pebal.inference.calibrate import (DEFAULT_RULE, budget_threshold, calibrate, calibrate_clean, heatmap_range,
                                        parse_rule)
-from pebal.inference.calibrate_files import calibrate_checkpoint, list_clean_images, open_calibration_data
+from pebal.inference.calibrate_files import (CalibrationInputError, calibrate_checkpoint, list_clean_images,
+                                             open_calibration_data)
 from pebal.inference.predictor import Predictor
 from pebal.models.checkpoint import read_metadata
 
@@ -187,9 +188,9 @@ def test_folders_are_read_as_clean_or_labelled(tmp_path, validation):
     Image.fromarray(items[0]["label"]).save(labelled / "labels" / "x.png")
     assert open_calibration_data(str(labelled)).kind == "labelled"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no image files"):
+    with pytest.raises(CalibrationInputError, match="no image files"):
         list_clean_images(tmp_path / "empty")
-    with pytest.raises(FileNotFoundError, match="--root"):
+    with pytest.raises(CalibrationInputError, match="--root"):
         open_calibration_data("synthetic-inlier")
 
 
@@ -218,9 +219,9 @@ def test_calibrate_checkpoint_writes_a_new_file_and_predict_uses_it(tmp_path, ch
     assert meta["calibration"]["flagged_fraction"] == result.flagged_fraction
     assert meta["architecture"] == "deeplabv3plus_small"  # the rest of the metadata is kept
 
-    with pytest.raises(FileExistsError, match="--overwrite"):
+    with pytest.raises(CalibrationInputError, match="--overwrite"):
         calibrate_checkpoint(ckpt, str(root), rule="best-f1", device="cpu", progress=False)
-    with pytest.raises(ValueError, match="--in-place"):
+    with pytest.raises(CalibrationInputError, match="--in-place"):
         calibrate_checkpoint(ckpt, str(root), out=ckpt, device="cpu", progress=False)
     _, same = calibrate_checkpoint(ckpt, str(root), rule="fpr=20%", in_place=True, device="cpu", progress=False)
     assert same == ckpt and read_metadata(ckpt)["calibration"]["rule"] == "fpr=20%"
@@ -241,7 +242,7 @@ def test_calibrate_checkpoint_on_clean_images(tmp_path, checkpoint, validation):
     assert 0.009 < result.flagged_fraction <= 0.01
     meta = read_metadata(written)
     assert meta["calibration"]["data"] == "clean images" and meta["calibration"]["pixels"] == 4 * 40 * 64
-    with pytest.raises(ValueError, match="needs anomaly labels"):
+    with pytest.raises(CalibrationInputError, match="needs anomaly labels"):
         calibrate_checkpoint(checkpoint, str(clean), rule="tpr95", out=tmp_path / "d.safetensors", device="cpu",
                              progress=False)
 

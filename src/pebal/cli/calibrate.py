@@ -54,13 +54,19 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from pebal.inference.calibrate_files import calibrate_checkpoint
+    import sys
 
-    result, written = calibrate_checkpoint(
-        args.checkpoint, args.dataset, args.root, rule=args.rule, out=args.out, in_place=args.in_place,
-        overwrite=args.overwrite, write=not args.dry_run, max_images=args.max_images, split=args.split,
-        device=args.device, window=args.window, progress=not args.quiet, log=print,
-    )
+    from pebal.inference.calibrate_files import CalibrationInputError, calibrate_checkpoint
+
+    try:
+        result, written = calibrate_checkpoint(
+            args.checkpoint, args.dataset, args.root, rule=args.rule, out=args.out, in_place=args.in_place,
+            overwrite=args.overwrite, write=not args.dry_run, max_images=args.max_images, split=args.split,
+            device=args.device, window=args.window, progress=not args.quiet, log=print,
+        )
+    except CalibrationInputError as error:
+        print(f"pebal calibrate: {error}", file=sys.stderr)
+        return 2
     print(result.describe())
     if written is not None:
         print(f"wrote {written} (threshold {result.threshold:.6g})")

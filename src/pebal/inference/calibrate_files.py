@@ -24,6 +24,10 @@ from pathlib import Path
 from pebal.inference.calibrate import (DEFAULT_RULE, CalibrationResult, calibrate, calibrate_clean, default_output,
                                        parse_rule, write_calibrated)
 
+class CalibrationInputError(ValueError):
+    """The calibration cannot start as asked (data, rule or output file); nothing was written."""
+
+
 #: Registered data sets that hold inlier scenes (segmentation labels, no anomalies).
 CLEAN_DATASETS = ("cityscapes", "synthetic-inlier")
 
@@ -57,7 +61,7 @@ def list_clean_images(folder: str | os.PathLike) -> list[Path]:
         and not any(part.startswith(".") or part == "labels" for part in p.relative_to(folder).parts)
     )
     if not found:
-        raise FileNotFoundError(f"no image files ({', '.join(CLEAN_EXTENSIONS)}) under {folder}")
+        raise CalibrationInputError(f"no image files ({', '.join(CLEAN_EXTENSIONS)}) under {folder}")
     return found
 
 
@@ -69,7 +73,7 @@ def open_calibration_data(dataset: str, root: str | os.PathLike | None = None,
     if root is None:
         folder = Path(dataset)
         if not folder.is_dir():
-            raise FileNotFoundError(f"--dataset {dataset!r} is not a folder; pass --root for a registered data set "
+            raise CalibrationInputError(f"--dataset {dataset!r} is not a folder; pass --root for a registered data set "
                                     "(e.g. --dataset synthetic-inlier --root .cache/synth --split val)")
         if (folder / "original").is_dir() and (folder / "labels").is_dir():
             return CalibrationData("labelled", open_dataset("folder", folder), "folder", str(folder.resolve()))
@@ -86,7 +90,7 @@ def run_calibration(predictor, data: CalibrationData, rule: str = DEFAULT_RULE, 
     kind, _ = parse_rule(rule)
     if data.kind == "clean":
         if kind != "budget":
-            raise ValueError(f"rule {rule!r} needs anomaly labels, but {data.root} holds clean images "
+            raise CalibrationInputError(f"rule {rule!r} needs anomaly labels, but {data.root} holds clean images "
                              "(no original/ + labels/ folders); use a false-alarm budget such as budget=1%, or "
                              "point --dataset at a labelled folder")
         return calibrate_clean(predictor, data.items, rule, max_images, dataset_name=data.name, root=data.root,
@@ -101,14 +105,14 @@ def calibration_target(checkpoint: str | os.PathLike, out: str | os.PathLike | N
     new name; a different existing file is refused unless ``overwrite``."""
     checkpoint = Path(checkpoint)
     if in_place and out is not None:
-        raise ValueError("give either --in-place or --out, not both")
+        raise CalibrationInputError("give either --in-place or --out, not both")
     target = checkpoint if in_place else Path(out) if out is not None else default_output(checkpoint)
     if not in_place and target.resolve() == checkpoint.resolve():
-        raise ValueError(f"--out {target} is the input checkpoint; pass --in-place to rewrite it")
+        raise CalibrationInputError(f"--out {target} is the input checkpoint; pass --in-place to rewrite it")
     if target.suffix != ".safetensors":
-        raise ValueError(f"--out {target}: a calibrated checkpoint is a .safetensors file")
+        raise CalibrationInputError(f"--out {target}: a calibrated checkpoint is a .safetensors file")
     if not in_place and target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass --overwrite to replace it, or --out NEW.safetensors")
+        raise CalibrationInputError(f"{target} exists; pass --overwrite to replace it, or --out NEW.safetensors")
     return target
 
 
@@ -128,7 +132,7 @@ def calibrate_checkpoint(checkpoint: str | os.PathLike, dataset: str, root: str 
     parse_rule(rule)  # fail before the (slow) pass over the data
     target = calibration_target(checkpoint, out, in_place, overwrite) if write else None
     if write and detect_format(checkpoint) == "torch":
-        raise ValueError(f"{checkpoint} is a PyTorch file, which has no metadata to store a threshold in; "
+        raise CalibrationInputError(f"{checkpoint} is a PyTorch file, which has no metadata to store a threshold in; "
                          "convert it to safetensors, or use --dry-run and pass --threshold to predict")
     data = open_calibration_data(dataset, root, split)
     if log is not None:
