@@ -141,9 +141,11 @@ class Journal:
         self.done.pop(name, None)
         self._append({"event": "failed", "name": name, "reason": reason})
 
-    def remove_files(self, name: str) -> None:
-        """Delete the files (and pebal temporaries) input ``name`` may have written."""
-        planned = set(self.planned.get(name, []))
+    def remove_files(self, *names: str) -> None:
+        """Delete the files (and pebal temporaries) inputs ``names`` may have written (one listing)."""
+        planned = {f for name in names for f in self.planned.get(name, [])}
+        if not planned:
+            return
         for relative in planned:
             (self.folder / relative).unlink(missing_ok=True)
         for relative in _all_files(self.folder):
@@ -192,17 +194,14 @@ def open_output_folder(folder: str | os.PathLike, settings: dict, overwrite: boo
                 f"--out {folder} holds predictions made with other settings ("
                 + "; ".join(_differences(journal.settings, settings))
                 + "); pass --overwrite to replace them (only files pebal wrote are removed) or choose another --out")
-        for name in list(journal.planned):
-            journal.remove_files(name)
+        journal.remove_files(*journal.planned)
         for relative in INDEX_FILES:
             (folder / relative).unlink(missing_ok=True)
         journal = Journal(folder, settings)
         journal.start_new()
         return journal
     # same settings: drop what an interrupted input left half-written, keep what is finished
-    for name in journal.planned:
-        if name not in journal.done:
-            journal.remove_files(name)
+    journal.remove_files(*(name for name in journal.planned if name not in journal.done))
     for relative in files:
         if _is_temporary(relative, known):
             (folder / relative).unlink(missing_ok=True)
