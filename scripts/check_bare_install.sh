@@ -11,7 +11,7 @@ rm -rf "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
 "$VENV/bin/python" -m pip install --quiet "$ROOT"
-for optional in pycocotools h5py onnx onnxruntime tensorboard sklearn pytest; do
+for optional in pycocotools h5py onnx onnxruntime tensorboard imageio_ffmpeg sklearn pytest; do
   if "$VENV/bin/python" -c "import $optional" 2>/dev/null; then
     echo "bare install: $optional is installed, but it belongs to an extra" >&2
     exit 1

@@ -1,4 +1,5 @@
-"""Heat maps on a fixed scale, the cyan final prediction and overlays: hand-computed pixels."""
+"""Heat maps on a stated scale, robust ranges, the threshold tick, the cyan final prediction and overlays:
+hand-computed pixels."""
 
 from __future__ import annotations
 
@@ -63,17 +64,45 @@ def test_final_prediction_paints_anomalies_cyan():
         render.final_prediction(seg, np.zeros((3, 3), bool))
 
 
-def test_overlay_blends_hand_computed_pixels():
-    image = np.full((1, 2, 3), 100, dtype=np.uint8)
-    score = np.array([[0.0, -20.0]])
+def test_overlay_weight_grows_with_the_score():
+    image = np.full((1, 3, 3), 100, dtype=np.uint8)
+    score = np.array([[0.0, -20.0, -10.0]])  # top, bottom and middle of the scale
     lut = render.colormap_lut()
-    out = render.overlay(image, score, score_range=(-20, 0), alpha=0.5)
-    np.testing.assert_array_equal(out[0, 0], np.round(0.5 * 100 + 0.5 * lut[255].astype(float)))
-    np.testing.assert_array_equal(out[0, 1], np.round(0.5 * 100 + 0.5 * lut[0].astype(float)))
-    out = render.overlay(image, score, score_range=(-20, 0), alpha=0.25)
-    np.testing.assert_array_equal(out[0, 1], np.round(0.75 * 100 + 0.25 * lut[0].astype(float)))
+    out = render.overlay(image, score, score_range=(-20, 0), alpha=0.8)
+    # weight a = alpha * t^2: t = 1 -> 0.8, t = 0 -> 0 (the scene unchanged), t = 0.5 -> 0.2
+    np.testing.assert_array_equal(out[0, 0], np.round(0.2 * 100 + 0.8 * lut[255].astype(float)))
+    np.testing.assert_array_equal(out[0, 1], [100, 100, 100])
+    np.testing.assert_array_equal(out[0, 2], np.round(0.8 * 100 + 0.2 * lut[128].astype(float)))
+    default = render.overlay(image, score, score_range=(-20, 0))
+    np.testing.assert_array_equal(default[0, 0], np.round((1 - render.OVERLAY_ALPHA) * 100 + render.OVERLAY_ALPHA
+                                                          * lut[255].astype(float)))
     with pytest.raises(ValueError, match="differs from score map size"):
         render.overlay(image, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="alpha"):
+        render.overlay(image, score, alpha=1.5)
+
+
+def test_robust_range_and_heatmap_without_a_scale():
+    score = np.linspace(-15.0, -3.0, 10_001, dtype=np.float32).reshape(73, 137)
+    low, high = render.robust_range(score)
+    assert low == pytest.approx(np.percentile(score, 1)) and high == pytest.approx(np.percentile(score, 99.9))
+    np.testing.assert_array_equal(render.heatmap(score), render.heatmap(score, (low, high)))
+    assert render.robust_range(np.full((4, 4), -7.0)) == (-8.0, -6.0)  # constant map: a unit either side
+    with_nan = score.copy()
+    with_nan[0, :5] = np.nan
+    assert render.robust_range(with_nan)[1] == pytest.approx(high, abs=1e-3)  # NaN ignored, not propagated
+    assert render.robust_range(np.full((2, 2), np.nan)) == (0.0, 1.0)
+
+
+def test_colorbar_marks_the_threshold():
+    bar = render.colorbar((-10, -2), width=81, height=4, threshold=-4.0)
+    x = render.threshold_column(-4.0, (-10, -2), 81)
+    assert x == 60  # (-4 + 10) / 8 * 80
+    assert all(tuple(bar[r, c]) == ANOMALY_COLOR for r in range(4) for c in (59, 60, 61))
+    assert tuple(bar[0, 58]) == (0, 0, 0) and tuple(bar[0, 62]) == (0, 0, 0)  # dark edges
+    plain = render.colorbar((-10, -2), width=81, height=4)
+    np.testing.assert_array_equal(bar[:, :57], plain[:, :57])
+    np.testing.assert_array_equal(render.colorbar((-10, -2), width=81, height=4, threshold=5.0), plain)  # outside
 
 
 def test_mask_outline_is_the_inner_border():
@@ -97,6 +126,7 @@ def test_overlay_paints_the_outline_cyan_and_keeps_the_inside():
     mask[1:4, 1:4] = True
     out = render.overlay(image, score, mask, score_range=(-20, 0))
     plain = render.overlay(image, score, None, score_range=(-20, 0))
+    assert tuple(plain[2, 2]) != (50, 50, 50)  # the top of the scale tints the scene
     assert tuple(out[1, 1]) == ANOMALY_COLOR and tuple(out[3, 2]) == ANOMALY_COLOR
     np.testing.assert_array_equal(out[2, 2], plain[2, 2])  # interior: heat map still visible
     np.testing.assert_array_equal(out[0, 0], plain[0, 0])

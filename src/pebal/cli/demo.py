@@ -35,6 +35,11 @@ def run(args) -> int:
 
     print((Path(args.out) / "results.md").read_text())
     print(f"report: {args.out}/ (results.json, results.md, curves_*.png, examples.png)")
+    model = results["calibrated_model"]
+    print(f"calibrated model: {model['path']} (rule {model['rule']} on {model['data']}: threshold "
+          f"{model['threshold']:.4g}, flags {100 * model['flagged_fraction']:.2f} % of their pixels)")
+    test_images = Path(results["config"]["data"]["root"]).resolve() / "test" / "road-obstacles" / "original"
+    print(f"next: pebal predict --checkpoint {model['path']} {test_images} --out runs/predict")
     failed = [k for k, v in results["checks"].items()
               if isinstance(v, dict) and not (v["ap_beats_all_baselines"] and v["fpr95_beats_all_baselines"])]
     if failed:

@@ -10,6 +10,8 @@ method on every test set in one pass per set, and write the report folder::
     curves_<set>.png ROC and PR curves
     examples.png     the paper's Fig. 1 layout
     finetune/        the run (config.yaml, model.safetensors, train_state.pt, tensorboard/)
+    calibrated.safetensors  the fine-tuned model with a threshold calibrated on the inlier val
+                     split (pebal.evaluation.demo_calibration): what `pebal predict` takes
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from pebal.atomic import write_bytes_atomically
 from pebal.config import TrainConfig, load_config
 from pebal.data.transforms import image_to_tensor
+from pebal.evaluation.demo_calibration import calibrate_demo_model
 from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
 from pebal.models import load_checkpoint
 from pebal.evaluation.report import example_grid, plot_curves, summary_markdown, write_json
@@ -79,7 +82,7 @@ def _examples(model, test_sets: dict, thresholds: dict, per_set: int) -> list[di
             rows.append({
                 "image": item["image"], "label": item["label"], "score": score,
                 "segmentation": model.segment(logits)[0].numpy(), "mask": score >= thresholds[name],
-                "title": f"{name} {item['name']}",
+                "threshold": thresholds[name], "title": f"{name} {item['name']}",
             })
     return rows
 
@@ -129,15 +132,18 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
 
     names = list(test_sets)
     for name in names:
-        plot_curves(curves[name], name, out / f"curves_{name}.png")
+        plot_curves(curves[name], name, out / f"curves_{name}.png", metrics=results[name])
     # display only: the threshold of best pixel F1 on the set itself (an oracle choice; a
     # deployed threshold comes from `pebal calibrate` on validation data)
     thresholds = {name: results[name]["pebal"]["best_f1_threshold"] for name in names}
     rows = _examples(models["finetuned"], test_sets, thresholds, examples_per_set)
     all_scores = np.concatenate([r["score"].ravel() for r in rows])
     score_range = (float(np.quantile(all_scores, 0.01)), float(np.quantile(all_scores, 0.99)))
-    example_grid(rows, out / "examples.png", score_range)
-    lap("report", t)
+    example_grid(rows, out / "examples.png", score_range,
+                 threshold_note="best pixel F1 on each test set, an oracle choice for display only")
+    t = lap("report", t)
+    results["calibrated_model"] = calibrate_demo_model(finetuned_path, cfg.data.root, out, progress=progress)
+    lap("calibrate", t)
     timings["total"] = time.perf_counter() - start
 
     results["checks"] = pebal_checks(results, names, results["miou"])

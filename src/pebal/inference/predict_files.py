@@ -4,26 +4,36 @@ For an input image named ``NAME`` (its path relative to the folder it was found 
 extension; a plain stem for files named directly) the output folder receives::
 
     NAME_score.npy         float32 (H, W) anomaly score (smoothed inlier free energy)
-    NAME_heatmap.png       the score on the fixed scale of pebal.inference.render (legend in index.html)
+    NAME_heatmap.png       the score on the run's heat-map scale (legend in index.html)
     NAME_segmentation.png  inlier segmentation, Cityscapes palette
     NAME_final.png         the paper's final prediction: segmentation, anomalous pixels cyan
-    NAME_overlay.png       the input blended with its heat map, anomalous pixels cyan
+    NAME_overlay.png       the input, high scores tinted by the heat map, anomalies outlined cyan
     NAME_mask.png          uint8 0 / 255 anomaly mask (only when a threshold is known)
     NAME_input.jpg         a copy of the input for the gallery
 
-A video ``NAME`` gives ``NAME_overlay.mp4`` and ``NAME_final.mp4`` plus the pictures above
-for its first frame (``NAME_score.npy`` only for that frame). ``predictions.json`` lists
-every input, its files and score statistics, the scale and threshold used, and the inputs
-that failed with the reason; ``index.html`` is the gallery (:mod:`pebal.inference.gallery`).
+A video ``NAME`` gives ``NAME_overlay.mp4``, ``NAME_heatmap.mp4`` and ``NAME_final.mp4``
+(H.264, see :mod:`pebal.inference.video_encode`), ``NAME_scores.npy`` float32 (T, H, W)
+with every frame's score map, and the pictures above for its first frame (the gallery's
+posters; no ``NAME_score.npy``).
+
+The heat-map scale is the checkpoint's calibrated one or ``--score-range``; with neither, the
+robust range (1st-99.9th percentile) of the first input's scores, kept for the whole run and
+recorded. ``predictions.json`` (standard JSON) lists every finished input with its files and
+statistics, the scale and threshold used, the run's status and the inputs that failed with
+the reason; ``index.html`` is the gallery (:mod:`pebal.inference.gallery`). Both are
+rewritten as the run goes (status ``running``) and at its end (``complete``). An input whose
+score map holds NaN or Inf fails (nothing is written for it). The folder's journal makes an
+interrupted run resumable and refuses to mix runs (:mod:`pebal.inference.output_folder`).
 """
 
 from __future__ import annotations
 
 import glob
+import hashlib
 import io
-import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +41,9 @@ import numpy as np
 
 from pebal.atomic import write_bytes_atomically
 from pebal.data.image_io import IMAGE_EXTENSIONS, png_bytes, read_image, write_jpeg
-from pebal.inference.video import is_video, predict_video
+from pebal.inference import render
+from pebal.inference.output_folder import open_output_folder
+from pebal.inference.video import NonFiniteScoreError, is_video, predict_video
 
 #: Extensions picked up when a folder is given (files named explicitly are tried whatever they are).
 FOLDER_IMAGE_EXTENSIONS = tuple(IMAGE_EXTENSIONS) + (".bmp", ".tif", ".tiff")
@@ -103,8 +115,24 @@ def expand_inputs(specs: list[str]) -> tuple[list[InputItem], list[tuple[str, st
     return items, failures
 
 
+#: Pictures written per input (first frame for a video), by kind.
+PICTURES = ("heatmap", "segmentation", "final", "overlay", "mask")
+
+#: Seconds between rewrites of predictions.json / index.html during a run.
+INDEX_EVERY = 10.0
+
+
+def output_files(name: str, kind: str) -> list[str]:
+    """Every file an input ``name`` of ``kind`` ("image" / "video") may get (a superset)."""
+    files = [f"{name}_{key}.png" for key in PICTURES] + [f"{name}_input.jpg"]
+    if kind == "video":
+        return files + [f"{name}_{key}.mp4" for key in ("overlay", "heatmap", "final")] + [f"{name}_scores.npy"]
+    return files + [f"{name}_score.npy"]
+
+
 def write_image_outputs(prediction, out_dir: Path, name: str, save_score: bool = True) -> dict[str, str]:
-    """Write the pictures (and score) of one prediction; returns ``{kind: path relative to out_dir}``."""
+    """Write the pictures (and score) of one prediction, each atomically; returns
+    ``{kind: path relative to out_dir}``."""
     pictures = {
         "heatmap": prediction.heatmap(),
         "segmentation": prediction.segmentation_image(),
@@ -112,16 +140,15 @@ def write_image_outputs(prediction, out_dir: Path, name: str, save_score: bool =
     }
     if prediction.image is not None:  # the overlay and the gallery copy need the input
         pictures["overlay"] = prediction.overlay()
+    mask = prediction.mask
+    if mask is not None:
+        pictures["mask"] = mask.astype(np.uint8) * 255
     files = {key: f"{name}_{key}.png" for key in pictures}
     for key, picture in pictures.items():
         write_bytes_atomically(out_dir / files[key], png_bytes(picture))
     if prediction.image is not None:
         files["input"] = f"{name}_input.jpg"
         write_jpeg(out_dir / files["input"], prediction.image, quality=90)
-    mask = prediction.mask
-    if mask is not None:
-        files["mask"] = f"{name}_mask.png"
-        write_bytes_atomically(out_dir / files["mask"], png_bytes(mask.astype(np.uint8) * 255))
     if save_score:
         files["score"] = f"{name}_score.npy"
         buffer = io.BytesIO()
@@ -130,87 +157,188 @@ def write_image_outputs(prediction, out_dir: Path, name: str, save_score: bool =
     return files
 
 
-def predict_files(predictor, specs: list[str], out_dir: str | os.PathLike, gallery: bool = True,
-                  save_score: bool = True, log=None) -> dict:
-    """Predict every input of ``specs`` into ``out_dir``; a failing input is logged and skipped.
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
-    Returns the summary also written to ``out_dir/predictions.json``:
-    ``{"outputs": [...], "failures": [{"input", "reason"}], "threshold", "score_range", ...}``.
-    """
-    log = sys.stderr if log is None else log
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    items, failures = expand_inputs(specs)
-    for spec, reason in failures:
-        print(f"pebal predict: {spec}: {reason}", file=log)
-    outputs = []
-    for item in items:
-        try:
-            if item.kind == "video":
-                record = _predict_video_item(predictor, item, out_dir, save_score)
-            else:
-                prediction = predictor.predict(read_image(item.path), name=item.name)
-                files = write_image_outputs(prediction, out_dir, item.name, save_score)
-                record = {"name": item.name, "input": str(item.path), "kind": "image", "files": files,
-                          **prediction.summary()}
-        except Exception as error:  # noqa: BLE001 - one bad input must not stop the others
-            reason = f"{type(error).__name__}: {error}"
-            failures.append((str(item.path), reason))
-            print(f"pebal predict: {item.path}: {reason}", file=log)
-            continue
-        outputs.append(record)
-        print(f"pebal predict: {item.path} -> {out_dir / item.name}_*", file=log)
-    summary = {
-        "checkpoint": None if predictor.checkpoint_path is None else str(predictor.checkpoint_path),
+
+def run_settings(predictor, save_score: bool) -> dict:
+    """What makes two runs' outputs comparable (see :mod:`pebal.inference.output_folder`)."""
+    path = predictor.checkpoint_path
+    return {
+        "checkpoint": None if path is None else str(Path(path).resolve()),
+        "checkpoint_sha256": None if path is None else file_sha256(path),
         "threshold": predictor.threshold,
-        "score_range": list(predictor.score_range),
+        "score_range": None if predictor.score_range is None else list(predictor.score_range),
         "colormap": predictor.colormap,
         "window": None if predictor.window is None else list(predictor.window),
         "overlap": predictor.overlap if predictor.window is not None else None,
-        "outputs": outputs,
-        "failures": [{"input": spec, "reason": reason} for spec, reason in failures],
+        "save_score": bool(save_score),
     }
-    write_bytes_atomically(out_dir / "predictions.json", json.dumps(summary, indent=2).encode("utf-8"))
-    if gallery:
-        _write_gallery(out_dir, summary)
+
+
+def _signature(path: Path) -> dict:
+    stat = path.stat()
+    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+class _Run:
+    """One ``predict_files`` call: the journal, the heat-map scale, the index rewrites."""
+
+    def __init__(self, predictor, out_dir: Path, save_score: bool, overwrite: bool, gallery: bool) -> None:
+        self.predictor, self.out_dir, self.save_score, self.gallery = predictor, out_dir, save_score, gallery
+        self.journal = open_output_folder(out_dir, run_settings(predictor, save_score), overwrite)
+        self.score_range = predictor.score_range
+        if self.score_range is None and self.journal.fitted_range is not None:
+            self.score_range = tuple(self.journal.fitted_range)
+        self.range_source = {"checkpoint": "the checkpoint's calibrated range", "argument": "--score-range"}.get(
+            predictor.score_range_source, "fitted to the first input (1st-99.9th percentile of its scores)")
+        self.last_index = time.monotonic()
+
+    def fit_range(self, score_range) -> tuple[float, float]:
+        if self.score_range is None:
+            self.score_range = render.check_score_range(score_range)
+            self.journal.record_range(self.score_range)
+        return self.score_range
+
+    def predict_image(self, item: InputItem) -> dict:
+        prediction = self.predictor.predict(read_image(item.path), name=item.name)
+        bad = prediction.non_finite()
+        if bad:
+            raise NonFiniteScoreError(f"the score map has {bad} non-finite values (NaN / Inf) of "
+                                      f"{prediction.score.size} pixels; the checkpoint's weights or the image "
+                                      "may be corrupt")
+        prediction.score_range = self.fit_range(render.robust_range(prediction.score))
+        files = write_image_outputs(prediction, self.out_dir, item.name, self.save_score)
+        return {"name": item.name, "input": str(item.path), "kind": "image", "files": files, **prediction.summary()}
+
+    def predict_video(self, item: InputItem) -> dict:
+        out_dir, name = self.out_dir, item.name
+        first: dict = {}
+
+        def keep_first(index: int, prediction) -> None:
+            if index == 0:
+                first["files"] = write_image_outputs(prediction, out_dir, name, save_score=False)
+
+        videos = {key: out_dir / f"{name}_{key}.mp4" for key in ("overlay", "heatmap", "final")}
+        scores = out_dir / f"{name}_scores.npy" if self.save_score else None
+        stats = predict_video(self.predictor, item.path, videos, on_prediction=keep_first, scores=scores,
+                              score_range=self.score_range)
+        self.fit_range(stats["score_range"])
+        files = dict(first.get("files", {}))
+        files.update({f"{k}_video": v.relative_to(out_dir).as_posix() for k, v in videos.items()})
+        if scores is not None:
+            files["scores"] = scores.relative_to(out_dir).as_posix()
+        fractions = [f for f in stats["anomalous_fraction_per_frame"] if f is not None]
+        return {"name": name, "input": str(item.path), "kind": "video", "files": files, **stats,
+                "anomalous_fraction": float(np.mean(fractions)) if fractions else None}
+
+    def summary(self, items: list[InputItem], failures: list[tuple[str, str]], status: str,
+                unmatched: int = 0) -> dict:
+        """The content of predictions.json; ``unmatched``: command-line inputs that named no file."""
+        done = self.journal.done
+        names = [i.name for i in items if i.name in done]
+        names += sorted(set(done) - set(names))  # earlier runs' inputs that this run was not given
+        predictor = self.predictor
+        calibration = predictor.metadata.get("calibration") if predictor.threshold_source == "checkpoint" else None
+        return {
+            "status": status,
+            "checkpoint": self.journal.settings["checkpoint"],
+            "checkpoint_sha256": self.journal.settings["checkpoint_sha256"],
+            "threshold": predictor.threshold,
+            "threshold_source": predictor.threshold_source,
+            "calibration": None if calibration is None else
+            {k: calibration.get(k) for k in ("rule", "data", "dataset", "root", "num_images", "flagged_fraction")},
+            "score_range": None if self.score_range is None else [float(v) for v in self.score_range],
+            "score_range_source": self.range_source,
+            "colormap": predictor.colormap,
+            "window": None if predictor.window is None else list(predictor.window),
+            "overlap": predictor.overlap if predictor.window is not None else None,
+            "video_codec": sorted({done[n]["codec"] for n in names if done[n]["kind"] == "video"}) or None,
+            "inputs": len(items) + unmatched,
+            "resumed": self.journal.resumed,
+            "outputs": [done[n] for n in names],
+            "failures": [{"input": spec, "reason": reason} for spec, reason in failures],
+        }
+
+    def write_index(self, summary: dict) -> None:
+        write_bytes_atomically(self.out_dir / "predictions.json", (dumps_indented(summary) + "\n").encode("utf-8"))
+        if self.gallery:
+            from pebal.inference.gallery import write_prediction_gallery
+
+            write_prediction_gallery(self.out_dir, summary)
+        else:  # an earlier run's page would no longer match the index
+            for name in ("index.html", "colorbar.png"):
+                (self.out_dir / name).unlink(missing_ok=True)
+        self.last_index = time.monotonic()
+
+
+def dumps_indented(value) -> str:
+    """Indented standard JSON (no NaN / Infinity)."""
+    import json
+
+    return json.dumps(value, indent=2, allow_nan=False)
+
+
+def predict_files(predictor, specs: list[str], out_dir: str | os.PathLike, gallery: bool = True,
+                  save_score: bool = True, overwrite: bool = False, verbose: bool = False, log=None,
+                  progress: bool | None = None, index_every: float = INDEX_EVERY) -> dict:
+    """Predict every input of ``specs`` into ``out_dir``; a failing input is recorded and skipped.
+
+    ``out_dir`` must be new, empty, or a folder of an earlier run with the same settings
+    (resumed; see :mod:`pebal.inference.output_folder`); ``overwrite`` replaces an earlier
+    run's outputs made with other settings. ``verbose`` logs one line per input to ``log``
+    (default stderr); ``progress`` shows a bar (None: only on a terminal).
+
+    Returns the summary also written to ``out_dir/predictions.json``:
+    ``{"status", "outputs": [...], "failures": [{"input", "reason"}], "threshold", "score_range", ...}``.
+    """
+    log = sys.stderr if log is None else log
+    out_dir = Path(out_dir)
+    run = _Run(predictor, out_dir, save_score, overwrite, gallery)
+    items, failures = expand_inputs(specs)
+    unmatched = len(failures)
+    if verbose:
+        for spec, reason in failures:
+            print(f"pebal predict: {spec}: {reason}", file=log)
+    status = "interrupted"
+    run.write_index(run.summary(items, failures, "running", unmatched))  # marked unfinished from the start
+    bar = None
+    if progress is not False and len(items) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), desc="predict", unit="input", disable=None if progress is None else False)
+    try:
+        for item in items:
+            signature = _signature(item.path)
+            if run.journal.is_current(item.name, signature):
+                run.journal.resumed += 1
+            else:
+                run.journal.start(item.name, output_files(item.name, item.kind))
+                try:
+                    record = run.predict_video(item) if item.kind == "video" else run.predict_image(item)
+                except Exception as error:  # noqa: BLE001 - one bad input must not stop the others
+                    reason = f"{type(error).__name__}: {error}"
+                    run.journal.fail(item.name, reason)
+                    failures.append((str(item.path), reason))
+                    if verbose:
+                        print(f"pebal predict: {item.path}: {reason}", file=log)
+                else:
+                    run.journal.finish({**record, "source": signature})
+                    if verbose:
+                        print(f"pebal predict: {item.path} -> {out_dir / item.name}_*", file=log)
+            if bar is not None:
+                bar.update(1)
+            if time.monotonic() - run.last_index >= index_every:
+                run.write_index(run.summary(items, failures, "running", unmatched))
+        status = "complete"
+    finally:
+        if bar is not None:
+            bar.close()
+        summary = run.summary(items, failures, status, unmatched)
+        run.write_index(summary)
     return summary
-
-
-def _predict_video_item(predictor, item: InputItem, out_dir: Path, save_score: bool) -> dict:
-    first: dict = {}
-
-    def keep_first(index: int, prediction) -> None:
-        if index == 0:
-            first["files"] = write_image_outputs(prediction, out_dir, item.name, save_score)
-
-    videos = {"overlay": out_dir / f"{item.name}_overlay.mp4", "final": out_dir / f"{item.name}_final.mp4"}
-    stats = predict_video(predictor, item.path, videos, on_prediction=keep_first)
-    files = dict(first.get("files", {}))
-    files.update({f"{k}_video": v.relative_to(out_dir).as_posix() for k, v in videos.items()})
-    return {"name": item.name, "input": str(item.path), "kind": "video", "files": files, **stats}
-
-
-def _write_gallery(out_dir: Path, summary: dict) -> Path:
-    from pebal.inference.gallery import GalleryEntry, write_gallery
-
-    entries = []
-    for record in summary["outputs"]:
-        files = record["files"]
-        if record["kind"] == "video":
-            caption = [f"video, {record['frames']} frames at {record['fps']:g} fps (first frame shown)",
-                       f"videos: {files['overlay_video']}, {files['final_video']}"]
-        else:
-            caption = [f"{record['width']}x{record['height']}",
-                       f"score min/mean/max {record['score_min']:.2f} / {record['score_mean']:.2f} / "
-                       f"{record['score_max']:.2f}"]
-            if record["anomalous_fraction"] is not None:
-                caption.append(f"anomalous pixels {100 * record['anomalous_fraction']:.2f} %")
-        entries.append(GalleryEntry(record["name"], {k: files[k] for k in ("input", "heatmap", "overlay", "final")
-                                                     if k in files}, caption))
-    threshold = summary["threshold"]
-    notes = [f"checkpoint: {summary['checkpoint']}",
-             "threshold: " + ("none known (run `pebal calibrate`); no pixel is marked anomalous"
-                              if threshold is None else f"{threshold:g} (score >= threshold is anomalous)")]
-    failures = [(f["input"], f["reason"]) for f in summary["failures"]]
-    return write_gallery(out_dir, entries, tuple(summary["score_range"]), summary["colormap"],
-                         notes=notes, failures=failures)

@@ -9,11 +9,14 @@ overlapping tiles, see :func:`sliding_window_logits`), ImageNet normalisation, t
 
 The threshold comes from ``Predictor(threshold=...)`` or else from the checkpoint metadata
 key ``"threshold"`` written by ``pebal calibrate``; the heat-map scale likewise from
-``score_range=`` or the metadata key ``"heatmap_range"`` or :data:`pebal.inference.render.DEFAULT_SCORE_RANGE`.
+``score_range=`` or the metadata key ``"heatmap_range"``, else (None) each picture uses a
+robust range of its own scores (:func:`pebal.inference.render.robust_range`). Non-finite
+thresholds and ranges are refused with the source named.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +27,17 @@ import torch
 
 from pebal.inference import render
 from pebal.data.transforms import image_to_tensor
+
+
+def check_threshold(value, where: str = "threshold") -> float:
+    """``value`` as a finite float, or a ValueError naming ``where`` and what was found."""
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be a number, got {value!r}") from None
+    if not math.isfinite(threshold):
+        raise ValueError(f"{where} must be a finite number, got {threshold}")
+    return threshold
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -41,7 +55,8 @@ class Prediction:
         score: (H, W) float32 anomaly score, higher = more anomalous.
         segmentation: (H, W) uint8 inlier train ids.
         threshold: the score at or above which a pixel is anomalous, or None if unknown.
-        score_range: (low, high) of the heat-map scale (see :mod:`pebal.inference.render`).
+        score_range: (low, high) of the heat-map scale (see :mod:`pebal.inference.render`), or
+            None: the robust range of this score map (:func:`pebal.inference.render.robust_range`).
         image: the (H, W, 3) uint8 RGB input, kept for overlays (None if not kept).
         name: an identifier (file stem, frame index), or None.
         colormap: matplotlib colormap of :meth:`heatmap` and :meth:`overlay`.
@@ -50,7 +65,7 @@ class Prediction:
     score: np.ndarray
     segmentation: np.ndarray
     threshold: float | None = None
-    score_range: tuple[float, float] = render.DEFAULT_SCORE_RANGE
+    score_range: tuple[float, float] | None = None
     image: np.ndarray | None = field(default=None, repr=False)
     name: str | None = None
     colormap: str = render.DEFAULT_COLORMAP
@@ -62,9 +77,13 @@ class Prediction:
             return None
         return self.score >= np.float32(self.threshold)
 
+    def display_range(self) -> tuple[float, float]:
+        """The heat-map scale used: ``score_range``, or the robust range of this score map."""
+        return self.score_range if self.score_range is not None else render.robust_range(self.score)
+
     def heatmap(self) -> np.ndarray:
-        """(H, W, 3) uint8 heat map on the fixed scale ``score_range``."""
-        return render.heatmap(self.score, self.score_range, self.colormap)
+        """(H, W, 3) uint8 heat map on the scale :meth:`display_range`."""
+        return render.heatmap(self.score, self.display_range(), self.colormap)
 
     def segmentation_image(self) -> np.ndarray:
         """(H, W, 3) uint8 segmentation in the Cityscapes palette."""
@@ -74,14 +93,21 @@ class Prediction:
         """(H, W, 3) uint8: segmentation with anomalous pixels cyan (plain if no threshold)."""
         return render.final_prediction(self.segmentation, self.mask)
 
-    def overlay(self, alpha: float = 0.5) -> np.ndarray:
-        """(H, W, 3) uint8: the input blended with its heat map, anomalous pixels cyan."""
+    def overlay(self, alpha: float = render.OVERLAY_ALPHA) -> np.ndarray:
+        """(H, W, 3) uint8: the input with high scores tinted by the heat map, anomalies outlined cyan."""
         if self.image is None:
             raise ValueError("this prediction did not keep its input image; overlay() needs it")
-        return render.overlay(self.image, self.score, self.mask, self.score_range, self.colormap, alpha)
+        return render.overlay(self.image, self.score, self.mask, self.display_range(), self.colormap, alpha)
+
+    def non_finite(self) -> int:
+        """How many score pixels are NaN or infinite (0 for a healthy model and input)."""
+        return int(self.score.size - np.count_nonzero(np.isfinite(self.score)))
 
     def summary(self) -> dict:
-        """Plain-number statistics: size, score min/mean/max, anomalous fraction (if a threshold)."""
+        """Plain-number statistics: size, score min/mean/max, anomalous fraction (if a threshold).
+
+        Call only on a finite score map (see :meth:`non_finite`): JSON has no NaN.
+        """
         mask = self.mask
         return {
             "height": int(self.score.shape[0]),
@@ -168,7 +194,7 @@ class Predictor:
         device: ``"auto"`` (cuda if available, else cpu), ``"cpu"``, ``"cuda:0"``, ...
         threshold: anomaly threshold; default: the checkpoint's calibrated ``"threshold"``.
         score_range: heat-map scale (low, high); default: the checkpoint's ``"heatmap_range"``,
-            else :data:`pebal.inference.render.DEFAULT_SCORE_RANGE`.
+            else None (each picture on the robust range of its own scores).
         window: (height, width) of sliding-window tiles for large images, or None (one pass).
         overlap: fraction of a tile shared with its neighbour (see :func:`sliding_window_logits`).
         batch_size: images per forward pass in :meth:`predict_batch` / :meth:`predict_stream`.
@@ -198,12 +224,24 @@ class Predictor:
             model, self.checkpoint_path = load_checkpoint(checkpoint), Path(checkpoint)
         self.model = model.to(self.device).eval()
         self.metadata = dict(getattr(model, "metadata", {}) or {})
-        if threshold is None:
-            threshold = self.metadata.get("threshold")
-        self.threshold = None if threshold is None else float(threshold)
-        if score_range is None:
-            score_range = self.metadata.get("heatmap_range", render.DEFAULT_SCORE_RANGE)
-        self.score_range = render.check_score_range(score_range)
+        source = f"checkpoint {self.checkpoint_path or 'model'} metadata"
+        if threshold is None and self.metadata.get("threshold") is not None:
+            threshold, where = self.metadata["threshold"], f"{source} 'threshold'"
+        else:
+            where = "threshold"
+        self.threshold = None if threshold is None else check_threshold(threshold, where)
+        #: where the threshold and the heat-map scale came from: "argument", "checkpoint" or None
+        self.threshold_source = None if threshold is None else ("argument" if where == "threshold" else "checkpoint")
+        self.score_range_source = None
+        if score_range is None and self.metadata.get("heatmap_range") is not None:
+            try:
+                score_range = render.check_score_range(self.metadata["heatmap_range"])
+            except ValueError as error:
+                raise ValueError(f"{source} 'heatmap_range': {error}") from None
+            self.score_range_source = "checkpoint"
+        self.score_range = None if score_range is None else render.check_score_range(score_range)
+        if score_range is not None and self.score_range_source is None:
+            self.score_range_source = "argument"
         render.colormap_lut(colormap)  # fail now on an unknown colormap name
         self.colormap = colormap
         self.window = None if window is None else (int(window[0]), int(window[1]))

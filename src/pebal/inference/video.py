@@ -1,9 +1,13 @@
 """Video in, video out: frames read with OpenCV, predicted in batches, rendered frames written.
 
-Frames are converted from OpenCV's BGR to RGB on reading and back on writing. Output videos
-use the ``mp4v`` (MPEG-4 part 2) codec that every OpenCV build can write; browsers may not
-play it, desktop players (VLC, mpv, ffplay) do. The frame rate of the input is kept (25 fps
-when the container does not say).
+Frames are converted from OpenCV's BGR to RGB on reading. :func:`predict_video` writes one
+video per rendering (overlay, heat map, final prediction) through
+:class:`pebal.inference.video_encode.VideoWriter` (H.264 MP4 that browsers play, or mp4v
+without the ``video`` extra) and, optionally, every frame's score map as one (T, H, W)
+float32 ``.npy`` (:class:`pebal.inference.npy_stream.NpyStreamWriter`). Every file appears
+under its name only when complete; on any error (an unreadable frame, non-finite scores)
+none of them is left behind. The frame rate of the input is kept (25 fps when the container
+does not say).
 """
 
 from __future__ import annotations
@@ -77,40 +81,6 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
         raise VideoReadError(f"video {path} opened but no frame could be decoded (empty or corrupt file)")
 
 
-class VideoWriter:
-    """Write uint8 RGB frames (H, W, 3) of one size to an ``mp4v`` video; use as a context manager."""
-
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]) -> None:
-        import cv2
-
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.height, self.width = int(size[0]), int(size[1])
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps),
-                                       (self.width, self.height))
-        if not self._writer.isOpened():
-            raise OSError(f"cannot write video {self.path}: OpenCV could not open an mp4v writer")
-        self.frames = 0
-
-    def write(self, frame: np.ndarray) -> None:
-        import cv2
-
-        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"{self.path}: frame {self.frames} is {frame.dtype} {frame.shape}, "
-                             f"expected uint8 {(self.height, self.width, 3)}")
-        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        self.frames += 1
-
-    def close(self) -> None:
-        self._writer.release()
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 #: Renderings a video prediction can write, by name: Prediction -> uint8 RGB frame.
 RENDERERS: dict[str, Callable] = {
     "overlay": lambda p: p.overlay(),
@@ -119,8 +89,13 @@ RENDERERS: dict[str, Callable] = {
 }
 
 
+class NonFiniteScoreError(ValueError):
+    """A score map holds NaN or infinite values (corrupt weights or input)."""
+
+
 def predict_video(predictor, source: str | os.PathLike, outputs: dict[str, str | os.PathLike],
-                  on_prediction: Callable | None = None) -> dict:
+                  on_prediction: Callable | None = None, scores: str | os.PathLike | None = None,
+                  score_range: tuple[float, float] | None = None, codec: str = "auto") -> dict:
     """Predict every frame of ``source`` and write one video per entry of ``outputs``.
 
     Args:
@@ -129,33 +104,68 @@ def predict_video(predictor, source: str | os.PathLike, outputs: dict[str, str |
         outputs: ``{renderer name: output path}``, names from :data:`RENDERERS`.
         on_prediction: called with ``(frame_index, prediction)`` for each frame, e.g. to keep
             the first frame's pictures.
+        scores: where to write every frame's score map, (T, H, W) float32 ``.npy``; None: not kept.
+        score_range: heat-map scale of every frame; None: the predictor's, else the robust
+            range of the first frame (one scale for the whole clip, so colours stay comparable).
+        codec: see :class:`pebal.inference.video_encode.VideoWriter`.
 
-    Returns ``{"frames", "fps", "width", "height", "score_max" (per frame), "anomalous_fraction"
-    (per frame, None without a threshold)}``.
+    Raises :class:`NonFiniteScoreError` naming the first frame whose scores are not finite.
+    Returns ``{"frames", "fps", "width", "height", "codec", "score_range", "score_min",
+    "score_max", "score_mean" (over all frames), "score_max_per_frame",
+    "anomalous_fraction_per_frame" (None without a threshold)}``.
     """
+    from pebal.inference import render
+    from pebal.inference.npy_stream import NpyStreamWriter
+    from pebal.inference.video_encode import VideoWriter
+
     unknown = sorted(set(outputs) - set(RENDERERS))
     if unknown:
         raise ValueError(f"unknown video renderings {unknown}; valid: {sorted(RENDERERS)}")
     props = video_properties(source)
-    writers: dict[str, VideoWriter] = {}
-    stats = {"frames": 0, "fps": props["fps"], "width": None, "height": None,
-             "score_max": [], "anomalous_fraction": []}
+    writers: dict = {}
+    stats = {"frames": 0, "fps": props["fps"], "width": None, "height": None, "codec": None,
+             "score_range": None, "score_min": None, "score_max": None, "score_mean": None,
+             "score_max_per_frame": [], "anomalous_fraction_per_frame": []}
+    total, low, high = 0.0, np.inf, -np.inf
     frames = ((f"frame{i:06d}", frame) for i, frame in enumerate(read_frames(source)))
     try:
         for index, prediction in enumerate(predictor.predict_stream(frames)):
+            bad = prediction.non_finite()
+            if bad:
+                raise NonFiniteScoreError(f"{source}: frame {index} has {bad} non-finite score values (NaN / Inf) "
+                                          f"of {prediction.score.size}; the checkpoint's weights may be corrupt")
             if not writers:
                 h, w = prediction.score.shape
                 stats["height"], stats["width"] = h, w
-                writers = {name: VideoWriter(path, props["fps"], (h, w)) for name, path in outputs.items()}
+                if score_range is None:
+                    score_range = prediction.score_range or render.robust_range(prediction.score)
+                stats["score_range"] = [float(v) for v in render.check_score_range(score_range)]
+                if scores is not None:
+                    writers["scores"] = NpyStreamWriter(scores, np.float32)
+                for name, path in outputs.items():
+                    writers[name] = VideoWriter(path, props["fps"], (h, w), codec=codec)
+                stats["codec"] = next((wr.codec for k, wr in writers.items() if k != "scores"), None)
+            prediction.score_range = tuple(stats["score_range"])
             for name, writer in writers.items():
-                writer.write(RENDERERS[name](prediction))
+                if name == "scores":
+                    writer.append(prediction.score)
+                else:
+                    writer.write(RENDERERS[name](prediction))
             mask = prediction.mask
-            stats["score_max"].append(float(prediction.score.max()))
-            stats["anomalous_fraction"].append(None if mask is None else float(mask.mean()))
+            frame_max = float(prediction.score.max())
+            stats["score_max_per_frame"].append(frame_max)
+            stats["anomalous_fraction_per_frame"].append(None if mask is None else float(mask.mean()))
+            total += float(prediction.score.mean(dtype=np.float64))
+            low, high = min(low, float(prediction.score.min())), max(high, frame_max)
             stats["frames"] = index + 1
             if on_prediction is not None:
                 on_prediction(index, prediction)
-    finally:
+    except BaseException:
         for writer in writers.values():
-            writer.close()
+            writer.abort()
+        raise
+    for writer in writers.values():
+        writer.close()
+    if stats["frames"]:
+        stats.update(score_min=low, score_max=high, score_mean=total / stats["frames"])
     return stats
