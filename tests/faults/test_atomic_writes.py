@@ -21,11 +21,7 @@ PACKAGE = Path(pebal.__file__).parent
 ALLOWED = {
     ("data/synthetic/ledger.py", "open"): "the append-only ledger; a torn last line is ignored by design",
     ("data/synthetic/cache.py", "open"): "the lock file (opened for appending, never written)",
-}
-#: Non-atomic writes another helper fixes: {(file, call): owner}; xfail(strict=True) until then.
-PENDING = {
-    ("inference/video.py", "VideoWriter"): "the inference helper (issue 14: the video writer)",
-    ("inference/onnx_export.py", "save"): "the inference helper (ONNX export)",
+    ("inference/output_folder.py", "open"): "predict's append-only journal; a torn last line is ignored on resume",
 }
 _WRITE_MODES = ("w", "a", "x")
 
@@ -55,7 +51,7 @@ def _target(call: ast.Call) -> tuple[str, ast.AST | None] | None:
         return name, args[1] if len(args) > 1 else None
     if name in ("copyfile", "copy", "copy2") and isinstance(func, ast.Attribute) and _text(func.value) == "shutil":
         return name, args[1] if len(args) > 1 else None
-    if name == "VideoWriter":
+    if name == "VideoWriter" and isinstance(func, ast.Attribute) and _text(func.value) == "cv2":
         return name, args[0] if args else None
     return None
 
@@ -79,12 +75,6 @@ def _unsafe_writes() -> list[tuple[str, str, int, str]]:
 
 
 def test_every_write_goes_through_a_temporary_name():
-    bad = [w for w in _unsafe_writes() if (w[0], w[1]) not in ALLOWED and (w[0], w[1]) not in PENDING]
+    bad = [w for w in _unsafe_writes() if (w[0], w[1]) not in ALLOWED]
     assert not bad, "files written in place (use pebal.atomic.write_atomically):\n" + "\n".join(
         f"  {rel}:{line} {name}({target})" for rel, name, line, target in bad)
-
-
-@pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=f"owner: {PENDING[k]}"))
-                                 for k in sorted(PENDING)], ids=lambda k: f"{k[0]}:{k[1]}")
-def test_pending_writers_are_atomic(key):
-    assert not any((w[0], w[1]) == key for w in _unsafe_writes()), f"{key[0]} writes in place"

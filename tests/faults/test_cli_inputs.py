@@ -151,7 +151,7 @@ def _(box, cli):
 
 def _images(box, cli, broken):
     outcome = _predict(box, cli, inputs=("ok.png", broken))
-    assert broken in outcome.err and "predicted 1 of 2 inputs" in outcome.out
+    assert broken in outcome.err and "predicted 1 image(s)" in outcome.out and "1 input(s) failed" in outcome.out
     assert (box.out / "pred" / "ok_heatmap.png").is_file()
     return outcome
 

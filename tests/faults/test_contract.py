@@ -27,7 +27,7 @@ PER_COMMAND = {
     "pretrain": (["pretrain", "--config", "{tmp}/missing.yaml"], "does not exist", 2),
     "predict": (["predict", "x.png", "--checkpoint", "c", "--out", "{tmp}/p", "--overlap", "1.5"],
                 "argument --overlap: expected a number in [0, 1), found 1.5", 2),
-    "calibrate": (["calibrate", "--checkpoint", "c", "--dataset", "{tmp}/nofolder"], "is not a folder", 2),
+    "calibrate": (["calibrate", "--checkpoint", "c", "--dataset", "{tmp}/nofolder"], "checkpoint c does not exist", 2),
     "export": (["export", "--checkpoint", "{tmp}/none.safetensors"], "does not exist", 2),
     "data": (["data", "check", "--dataset", "nope", "--root", "{tmp}"], "unknown data set 'nope'", 2),
     "export_scores": (["export-scores", "--checkpoint", "c", "--dataset", "nope", "--root", "{tmp}", "--out", "{tmp}/s"],
