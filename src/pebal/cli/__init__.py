@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pebal.threads import configure_environment
+
+    configure_environment()  # before torch loads: threads = usable cores, idle threads sleep
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -25,6 +25,7 @@ from pebal.config import TrainConfig, load_config
 from pebal.data.transforms import image_to_tensor
 from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
 from pebal.models import load_checkpoint
+from pebal.models.checkpoint import read_metadata
 from pebal.evaluation.report import example_grid, plot_curves, summary_markdown, write_json
 from pebal.training.finetune import finetune
 
@@ -44,12 +45,20 @@ def prepare_benchmark(cfg: TrainConfig, counts=None, workers: int = 2, log=None)
                             workers=workers, log=log, at_least=True)
 
 
-def bn_control_config(cfg: TrainConfig, out: Path, steps: int) -> TrainConfig:
-    """The control run: same data and schedule shape, learning rate 0, ``steps`` steps."""
+def bn_control_config(cfg: TrainConfig, out: Path, steps: int, margins: dict | None = None) -> TrainConfig:
+    """The control run: same data and schedule shape, learning rate 0, ``steps`` steps.
+
+    ``margins`` (``{"m_in", "m_out"}``, those the PEBAL run used) are fixed in the control's
+    config instead of being derived again: at learning rate 0 the loss moves nothing, and
+    the derivation would only repeat the PEBAL run's (same model, same seed: same values).
+    """
     control = copy.deepcopy(cfg)
     control.optim.lr = 0.0
     control.optim.max_steps = steps
     control.out = str(out)
+    if margins is not None:
+        control.loss.margins = "fixed"
+        control.loss.m_in, control.loss.m_out = float(margins["m_in"]), float(margins["m_out"])
     return control
 
 
@@ -104,7 +113,8 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
     t = lap("data", start)
     finetuned_path = finetune(cfg)
     t = lap("finetune", t)
-    control_path = finetune(bn_control_config(cfg, out / "bn_control", bn_control_steps))
+    margins = read_metadata(finetuned_path).get("margins")
+    control_path = finetune(bn_control_config(cfg, out / "bn_control", bn_control_steps, margins))
     t = lap("bn_control", t)
 
     models = {

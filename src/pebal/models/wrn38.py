@@ -154,15 +154,22 @@ class DeepV3PlusWRN38(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
+        return self.forward_head(self.forward_trunk(x), tuple(x.shape[-2:]))
+
+    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before ``final``: (N, 3, H, W) -> cat[bot_fine, upsampled bot_aspp]
+        (N, 304, ceil(H / 2), ceil(W / 2))."""
         fine = self.mod2(self.pool2(self.mod1(x)))
         deep = self.mod3(self.pool3(fine))
         for module in (self.mod4, self.mod5, self.mod6, self.mod7):
             deep = module(deep)
         aspp = self.bot_aspp(self.aspp(deep))
         aspp = F.interpolate(aspp, size=fine.shape[-2:], mode="bilinear", align_corners=True)
-        logits = self.final(torch.cat([self.bot_fine(fine), aspp], dim=1))
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+        return torch.cat([self.bot_fine(fine), aspp], dim=1)
+
+    def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``final`` on trunk features, logits resized to the input ``size`` (H, W)."""
+        return F.interpolate(self.final(features), size=size, mode="bilinear", align_corners=True)
 
 
 class WRN38DeepLabV3Plus(nn.Module):
@@ -181,9 +188,18 @@ class WRN38DeepLabV3Plus(nn.Module):
         return self.branch1.final
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_trunk(x), tuple(x.shape[-2:]))
+
+    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before ``final`` (see :meth:`DeepV3PlusWRN38.forward_trunk`)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected normalised RGB images (N, 3, H, W), got shape {tuple(x.shape)}")
-        return self.branch1(x)
+        return self.branch1.forward_trunk(x)
+
+    def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``final`` on trunk features, logits at ``size``: ``forward(x)`` is exactly
+        ``forward_head(forward_trunk(x), x.shape[-2:])``."""
+        return self.branch1.forward_head(features, size)
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:

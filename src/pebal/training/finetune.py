@@ -95,6 +95,10 @@ def _restore(path: Path, model, optimizer, scheduler) -> int:
     return int(state["step"])
 
 
+def _updates_weights(cfg: TrainConfig) -> bool:
+    return cfg.optim.lr != 0
+
+
 def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Path:
     """Fine-tune ``cfg.checkpoint`` with PEBAL; returns the path of the fine-tuned checkpoint.
 
@@ -134,6 +138,10 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     if world > 1:
         train_module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
+    # learning rate 0 (the batch-norm-only control): Adam would add -0 * update to every weight,
+    # so only the batch-norm statistics of the training-mode forward pass change; skip the
+    # backward pass and the optimiser (bitwise the same weights and statistics, ~2x faster)
+    forward_only = not _updates_weights(cfg)
     step = 0
     state_path = out / STATE_FILE
     if resume and state_path.is_file():
@@ -154,12 +162,16 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
                             num_workers=cfg.data.num_workers, drop_last=True)
         for images, labels in loader:
             images, labels = images.to(device), labels.to(device)
-            logits = train_module(images)
-            loss, parts = criterion(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            if forward_only:
+                with torch.no_grad():
+                    loss, parts = criterion(train_module(images), labels)
+            else:
+                logits = train_module(images)
+                loss, parts = criterion(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
             step += 1
             if progress is not None:
                 progress.update(1)
