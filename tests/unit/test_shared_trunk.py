@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pebal.evaluation.shared_trunk import SharedForward, trunk_groups, trunk_signature
+from pebal.evaluation.shared_trunk import SharedForward, module_signature, trunk_signature
 from pebal.model import PEBALModel
 from pebal.models import create_model
 
@@ -43,13 +43,26 @@ def family():
     return {"pretrained": base, "finetuned": tuned, "bn_control": control, "drifted": drifted, "other": other}
 
 
-def test_groups_share_only_identical_trunks(family):
-    assert trunk_groups(family) == [["pretrained", "finetuned", "bn_control"], ["drifted"], ["other"]]
+def test_only_identical_prefixes_are_shared(family):
+    trunks = {k: trunk_signature(m) for k, m in family.items()}
+    assert trunks["pretrained"] == trunks["finetuned"] == trunks["bn_control"]
+    assert len({trunks["pretrained"], trunks["drifted"], trunks["other"]}) == 3
+    base, tuned, control = (family[k].final for k in ("pretrained", "finetuned", "bn_control"))
+    # the control's convolutions are the pretrained ones, its batch-norm statistics are not
+    assert module_signature(control[0]) == module_signature(base[0]) != module_signature(tuned[0])
+    assert module_signature(control[1]) != module_signature(base[1])
+    calls = SharedForward(family).stage_calls((32, 64))
+    # 5 models x (trunk + 7 modules of final + resize) = 45 stage calls apart; together the
+    # pretrained / fine-tuned / control trunk is one call, and final[0] of pretrained and control
+    assert calls == {"trunk": 3, "stages": 45 - 2 - 1, "unshared": 45}
+
+
+def test_hooks_and_modes_are_respected(family):
     # a hook on a trunk module would run once for the group: such a model runs alone
     handle = family["finetuned"].network.aspp.register_forward_hook(lambda *_: None)
     try:
         assert trunk_signature(family["finetuned"]) is None
-        assert trunk_groups(family)[0] == ["pretrained", "bn_control"]
+        assert SharedForward(family).stage_calls((32, 64))["trunk"] == 4
     finally:
         handle.remove()
     # a trunk module in train mode (batch statistics) differs from the same one in eval mode
@@ -58,12 +71,20 @@ def test_groups_share_only_identical_trunks(family):
         assert trunk_signature(family["bn_control"]) != trunk_signature(family["pretrained"])
     finally:
         family["bn_control"].eval()
+    # a hook inside final (Mahalanobis reads the classifier's input) still runs for its model
+    seen = []
+    handle = family["bn_control"].final[6].register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0]))
+    try:
+        with torch.no_grad():
+            SharedForward(family)(torch.randn(1, 3, 16, 32))
+        assert len(seen) == 1 and seen[0].shape == (1, 48, 8, 16)
+    finally:
+        handle.remove()
 
 
 def test_shared_logits_are_bitwise_the_separate_ones(family):
     x = torch.randn(3, 3, 61, 130, generator=torch.Generator().manual_seed(3))  # padded internally
     shared = SharedForward(family)
-    assert shared.trunk_passes == 3
     with torch.no_grad():
         logits = shared(x)
         for key, model in family.items():

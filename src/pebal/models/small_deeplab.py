@@ -251,7 +251,11 @@ class SmallDeepLabV3Plus(nn.Module):
 
     def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``final`` on trunk features, logits resized to the input ``size`` (H, W)."""
-        return self._to_input_size(self.final(features), size)
+        return self.resize_logits(self.final(features), size)
+
+    def resize_logits(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The output of ``final`` (N, C, H' / 2, W' / 2) -> logits (N, C, H, W), NCHW-contiguous."""
+        return self._to_input_size(logits, size)
 
     def forward_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Penultimate features and logits.

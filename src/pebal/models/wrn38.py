@@ -169,7 +169,11 @@ class DeepV3PlusWRN38(nn.Module):
 
     def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """``final`` on trunk features, logits resized to the input ``size`` (H, W)."""
-        return F.interpolate(self.final(features), size=size, mode="bilinear", align_corners=True)
+        return self.resize_logits(self.final(features), size)
+
+    def resize_logits(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The output of ``final`` -> logits at the input ``size`` (bilinear, aligned corners)."""
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
 
 
 class WRN38DeepLabV3Plus(nn.Module):
@@ -200,6 +204,10 @@ class WRN38DeepLabV3Plus(nn.Module):
         """``final`` on trunk features, logits at ``size``: ``forward(x)`` is exactly
         ``forward_head(forward_trunk(x), x.shape[-2:])``."""
         return self.branch1.forward_head(features, size)
+
+    def resize_logits(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The output of ``final`` -> logits at the input ``size``."""
+        return self.branch1.resize_logits(logits, size)
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
