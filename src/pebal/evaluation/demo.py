@@ -2,14 +2,17 @@
 
 Generate (or reuse) the benchmark, load the shipped small model, fine-tune its final block
 with PEBAL, run the batch-norm-only control (learning rate 0: the final block's batch-norm
-statistics are re-estimated on the fine-tuning data, nothing else changes), evaluate every
-method on every test set in one pass per set, and write the report folder::
+statistics are re-estimated on the fine-tuning data, nothing else changes; computed on the
+PEBAL run's own trunk passes, :mod:`pebal.evaluation.bn_control`), evaluate every method on
+every test set in one pass per set (one trunk pass per batch for the three models), and write
+the report folder::
 
     results.json     {test set: {method: {auroc, ap, fpr95, ...}}, "miou", "timings", "config", ...}
     results.md       the tables
     curves_<set>.png ROC and PR curves
     examples.png     the paper's Fig. 1 layout
     finetune/        the run (config.yaml, model.safetensors, train_state.pt, tensorboard/)
+    bn_control/      the control (config.yaml, model.safetensors)
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ from pebal.config import TrainConfig, load_config
 from pebal.data.transforms import image_to_tensor
 from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
 from pebal.models import load_checkpoint
-from pebal.models.checkpoint import read_metadata
 from pebal.evaluation.report import example_grid, plot_curves, summary_markdown, write_json
-from pebal.training.finetune import finetune
+from pebal.evaluation.bn_control import finetune_with_control
 
 BASELINES = ("msp", "max_logit", "entropy", "energy")
 
@@ -45,20 +47,12 @@ def prepare_benchmark(cfg: TrainConfig, counts=None, workers: int = 2, log=None)
                             workers=workers, log=log, at_least=True)
 
 
-def bn_control_config(cfg: TrainConfig, out: Path, steps: int, margins: dict | None = None) -> TrainConfig:
-    """The control run: same data and schedule shape, learning rate 0, ``steps`` steps.
-
-    ``margins`` (``{"m_in", "m_out"}``, those the PEBAL run used) are fixed in the control's
-    config instead of being derived again: at learning rate 0 the loss moves nothing, and
-    the derivation would only repeat the PEBAL run's (same model, same seed: same values).
-    """
+def bn_control_config(cfg: TrainConfig, out: Path, steps: int) -> TrainConfig:
+    """The control run: same data and schedule shape, learning rate 0, ``steps`` steps."""
     control = copy.deepcopy(cfg)
     control.optim.lr = 0.0
     control.optim.max_steps = steps
     control.out = str(out)
-    if margins is not None:
-        control.loss.margins = "fixed"
-        control.loss.m_in, control.loss.m_out = float(margins["m_in"]), float(margins["m_out"])
     return control
 
 
@@ -111,11 +105,11 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
 
     prepare_benchmark(cfg, benchmark_counts, workers=workers, log=print if progress else None)
     t = lap("data", start)
-    finetuned_path = finetune(cfg)
+    # the control rides on the PEBAL run (the same batches through the same frozen trunk)
+    finetuned_path, control_path, shadow_seconds = finetune_with_control(
+        cfg, bn_control_config(cfg, out / "bn_control", bn_control_steps), bn_control_steps)
     t = lap("finetune", t)
-    margins = read_metadata(finetuned_path).get("margins")
-    control_path = finetune(bn_control_config(cfg, out / "bn_control", bn_control_steps, margins))
-    t = lap("bn_control", t)
+    timings["bn_control_inside_finetune"] = shadow_seconds
 
     models = {
         "pretrained": load_checkpoint(cfg.checkpoint),

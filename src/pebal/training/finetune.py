@@ -99,10 +99,12 @@ def _updates_weights(cfg: TrainConfig) -> bool:
     return cfg.optim.lr != 0
 
 
-def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None, on_model=None) -> Path:
     """Fine-tune ``cfg.checkpoint`` with PEBAL; returns the path of the fine-tuned checkpoint.
 
     ``stop_after`` ends the run after that many steps (as a kill would; for tests).
+    ``on_model(model)`` is called once the model is built, before any step (e.g. to attach a
+    hook that reads the final block's input; the demo's batch-norm control does).
     """
     rank, world = _distributed()
     device = torch.device("cuda", rank % torch.cuda.device_count()) if torch.cuda.is_available() else torch.device("cpu")
@@ -113,6 +115,8 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     torch.manual_seed(cfg.seed + rank)
 
     model = load_pretrained(cfg, device)
+    if on_model is not None:
+        on_model(model)
     num_classes = model.num_classes
     dataset = build_training_set(cfg)
     margins = resolve_margins(cfg, model, device)
