@@ -1,7 +1,7 @@
 """How many threads to compute with, and how they wait: defaults that survive a shared machine.
 
 Two things made a 2-core run several times slower as soon as another job shared the cores
-(``benchmarks/bench_load.py``):
+(``benchmarks/bench_threads.py``, ``benchmarks/bench_demo_speed.py``):
 
 * **Thread count.** PyTorch starts one OpenMP thread per CPU it sees, whatever the container's
   CPU quota: a process limited to 1 CPU on a 16-core host runs 16 threads that take turns.
