@@ -14,10 +14,14 @@ average before and after every run is recorded. Per run: wall seconds, CPU secon
 demo process, its own phase timings (``results.json``), and whether its numbers (every AUROC,
 AP, FPR95 and mIoU) equal the other variant's for the same seed.
 
+``--autogroup-nice N`` (run under ``setsid``) raises this benchmark's share of a machine that
+other sessions keep busy, a stand-in for a quiet machine (see ``benchmarks/machine.py``); the
+value and the load averages are recorded.
+
 ``--py-spy`` records each run with py-spy (if installed) and adds the share of samples per
 demo phase and per operation to the JSON (the README's profile).
 
-    python benchmarks/bench_demo_speed.py                      # quiet + loaded, old + new
+    setsid python benchmarks/bench_demo_speed.py --autogroup-nice -20   # quiet + loaded, old + new
     python benchmarks/bench_demo_speed.py --conditions quiet --variants new --fresh
 
 Writes ``benchmarks/results/demo_speed.json``.
@@ -129,15 +133,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=str(ROOT / ".cache" / "synth"), help="the cached embedded benchmark")
     parser.add_argument("--fresh", action="store_true", help="generate the benchmark in each run (a fresh clone)")
     parser.add_argument("--py-spy", action="store_true", help="profile each run with py-spy")
+    parser.add_argument("--autogroup-nice", type=int, default=None, help="see benchmarks/machine.py")
     parser.add_argument("--out", default=str(ROOT / "runs" / "bench_demo_speed"))
     parser.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "demo_speed.json"))
     args = parser.parse_args(argv)
     if args.py_spy and shutil.which("py-spy") is None:
         raise SystemExit("--py-spy: py-spy is not installed (pip install py-spy)")
 
+    from machine import autogroup_nice, load
+
     from pebal.evaluation.report import write_json
     from pebal.threads import available_cores
 
+    priority = autogroup_nice(args.autogroup_nice)
     out = Path(args.out)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -188,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "pebal demo wall time, current code vs baseline, quiet and with one competing process",
         "command": "python benchmarks/bench_demo_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "baseline": args.baseline, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "usable_cores": available_cores(), "cpu_count": os.cpu_count(),
+        "usable_cores": available_cores(), "cpu_count": os.cpu_count(), "priority": priority,
+        "load_at_end": load(),
         "identical_numbers_across_runs": identical, "summary_min_wall_seconds": summary, "runs": rows,
     }
     write_json(Path(args.json), result)
