@@ -8,15 +8,15 @@
    (``torch.mm``, MKL) and on a WideResNet38-sized 3x3 convolution (oneDNN, channels-last), with
    every usable core; bf16 the same where the CPU has native bf16 (``avx512_bf16`` / AMX).
 3. **Backends**, network forward only (normalised image -> logits, batch 1, eval mode):
-   ``eager`` (PyTorch, the layout the model is built with), ``eager_nchw`` / ``eager_cl`` (forced
-   NCHW / channels-last), ``jit_freeze`` (``torch.jit.trace`` + ``freeze`` +
-   ``optimize_for_inference``: oneDNN conv+BN+ReLU fusion), ``compile`` (``torch.compile``,
-   inductor, freezing on), ``onnxruntime`` (``ORT_ENABLE_ALL`` graph optimisation) and
-   ``bf16_autocast``. Each in its own subprocess (own peak memory, a crash or timeout stays
-   there); the first pass is warm-up, then the best of ``--repeats`` is kept. Each row gives
-   seconds per image (wall and process CPU), GFLOP/s, its fraction of the limit, and the max
-   |logit difference| to the fp32 eager result relative to the largest |logit| (<= 1e-4 to count
-   as the same result).
+   ``baseline`` (PyTorch eager, the code of ``--baseline``: the commit before these changes,
+   when WideResNet38 ran NCHW), ``eager`` (PyTorch eager, the current code: both networks
+   channels-last), ``jit_freeze`` (``torch.jit.trace`` + ``freeze`` + ``optimize_for_inference``:
+   oneDNN conv+BN+ReLU fusion), ``compile`` (``torch.compile``, inductor, freezing on),
+   ``onnxruntime`` (``ORT_ENABLE_ALL`` graph optimisation) and ``bf16_autocast``. Each in its own
+   subprocess (own peak memory; a crash or timeout stays there); one warm-up pass, then the best
+   of ``--repeats``. Each row gives seconds per image (wall and process CPU), GFLOP/s, its
+   fraction of the limit, and the max |logit difference| to fp32 eager relative to the largest
+   |logit| (<= 1e-4 to count as the same result).
 
 The machine may be shared: the 1-minute load average is recorded with every row, and CPU
 seconds are reported next to wall seconds (a process that waits for a core accrues wall time,
@@ -49,7 +49,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("deeplabv3plus_small", "deeplabv3plus_wrn38")
 SIZES = ((256, 512), (1024, 2048))
-BACKENDS = ("eager", "eager_nchw", "eager_cl", "jit_freeze", "compile", "onnxruntime", "bf16_autocast")
+BACKENDS = ("baseline", "eager", "jit_freeze", "compile", "onnxruntime", "bf16_autocast")
+#: The last commit before the issue-16 changes (WideResNet38 then ran NCHW).
+BASELINE = "ac60035"
 TOLERANCE = 1e-4
 
 
@@ -140,37 +142,26 @@ def _build(name: str):
 
 
 def _runner(backend: str, model, x, workdir: Path):
-    """A callable ``run() -> logits`` for ``backend`` (built and warmed up here)."""
+    """A callable ``run(images) -> logits`` for ``backend``, set up for inputs like ``x``."""
     import torch
 
-    if backend == "eager":
-        return lambda: model(x)
-    if backend in ("eager_nchw", "eager_cl"):
-        fmt = torch.channels_last if backend == "eager_cl" else torch.contiguous_format
-        model = model.to(memory_format=fmt)
-        xf = x.contiguous(memory_format=fmt)
-        return lambda: model(xf)
+    if backend in ("eager", "baseline"):
+        return model
     if backend == "jit_freeze":
         model = model.to(memory_format=torch.channels_last)
-        xf = x.contiguous(memory_format=torch.channels_last)
-        traced = torch.jit.trace(model, xf, check_trace=False)
+        traced = torch.jit.trace(model, x.contiguous(memory_format=torch.channels_last), check_trace=False)
         frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-        return lambda: frozen(xf)
+        return lambda images: frozen(images.contiguous(memory_format=torch.channels_last))
     if backend == "compile":
         import torch._inductor.config as inductor_config
 
         inductor_config.freezing = True
-        model = model.to(memory_format=torch.channels_last)
-        xf = x.contiguous(memory_format=torch.channels_last)
-        compiled = torch.compile(model, dynamic=False)
-        return lambda: compiled(xf)
+        compiled = torch.compile(model.to(memory_format=torch.channels_last), dynamic=False)
+        return lambda images: compiled(images.contiguous(memory_format=torch.channels_last))
     if backend == "bf16_autocast":
-        model = model.to(memory_format=torch.channels_last)
-        xf = x.contiguous(memory_format=torch.channels_last)
-
-        def run():
+        def run(images):
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                return model(xf).float()
+                return model(images).float()
         return run
     if backend == "onnxruntime":
         import warnings
@@ -178,58 +169,63 @@ def _runner(backend: str, model, x, workdir: Path):
         import onnxruntime as ort
 
         path = workdir / "model.onnx"
+        small = x[..., : min(x.shape[-2], 64), : min(x.shape[-1], 128)].contiguous()
+        axes = {2: "height", 3: "width"}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17, input_names=["x"],
-                              output_names=["logits"])
+            # traced on a small crop with dynamic sides: no full-size pass just to export
+            torch.onnx.export(model, (small,), str(path), dynamo=False, opset_version=17, input_names=["x"],
+                              output_names=["logits"], dynamic_axes={"x": axes, "logits": axes})
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = torch.get_num_threads()
         session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        feed = {"x": x.numpy()}
-        return lambda: torch.from_numpy(session.run(["logits"], feed)[0])
+        return lambda images: torch.from_numpy(session.run(["logits"], {"x": images.numpy()})[0])
     raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
 
 
 def measure_backend(name: str, size: tuple[int, int], backend: str, repeats: int, compare: bool = True) -> dict:
-    """Inside the subprocess: set up ``backend``, one warm-up pass, best of ``repeats``;
-    ``compare``: also run fp32 eager once for the difference (skipped for the costliest rows,
-    whose backends are compared at the smaller size)."""
+    """Inside the subprocess: set up ``backend``, one warm-up pass, best of ``repeats``.
+
+    ``compare``: also run fp32 eager once for the difference, and warm up at the measured size;
+    without it (the costliest rows, whose backends are compared at the smaller size) the
+    warm-up of a shape-agnostic backend (eager, onnxruntime) runs at 256x512.
+    """
     import torch
 
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 3, *size, generator=g)
+    warm = x if compare or backend in ("jit_freeze", "compile") else x[..., :256, :512].contiguous()
     with tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
         model = _build(name)
-        reference = None
-        if backend != "eager" and compare:
-            reference = model(x).float()
+        reference = model(x).float() if compare and backend not in ("eager", "baseline") else None
         started = time.perf_counter()
         run = _runner(backend, model, x, Path(tmp))
-        out = run()  # warm-up (compiles, packs weights)
+        out = run(warm)  # warm-up (compiles, packs weights)
         setup = time.perf_counter() - started
-        if reference is None:
-            reference = out.float()
         times = []
         for _ in range(repeats):
             c, t = time.process_time(), time.perf_counter()
-            out = run()
+            out = run(x)
             times.append((time.perf_counter() - t, time.process_time() - c))
         diff = None
-        if backend == "eager" or compare:
+        if compare:
+            reference = out.float() if reference is None else reference
             diff = float((out.float() - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
         wall, cpu = min(times)
     return {"seconds": wall, "cpu_seconds": cpu, "all_seconds": [t[0] for t in times], "setup_seconds": setup,
             "relative_max_diff": diff, "within_tolerance": None if diff is None else diff <= TOLERANCE,
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "pebal": str(Path(sys.modules["pebal"].__file__).parent),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
-def _child(args: list[str], timeout: float) -> dict:
+def _child(args: list[str], timeout: float, pythonpath: Path | None = None) -> dict:
     from pebal.threads import thread_defaults
 
     env = dict(os.environ)
     env.update(thread_defaults(env))
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
     load = os.getloadavg()[0]
     try:
         done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, timeout=timeout,
@@ -246,10 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    parser.add_argument("--full-backends", nargs="+", default=["eager", "eager_cl", "onnxruntime"],
+    parser.add_argument("--baseline", default=BASELINE, help="git commit of the old code")
+    parser.add_argument("--full-backends", nargs="+", default=["baseline", "eager", "onnxruntime"],
                         help="backends measured on the WideResNet38 at 1024x2048 too")
     parser.add_argument("--no-full", action="store_true", help="skip every WideResNet38 1024x2048 row")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile-wrn38", action="store_true", help="also torch.compile the WideResNet38 "
+                        "(minutes of compilation)")
     parser.add_argument("--max-cpu-seconds", type=float, default=600.0,
                         help="skip a WideResNet38 full-size row predicted to need more CPU time than this")
     parser.add_argument("--timeout", type=float, default=1200.0, help="wall-clock limit of one measurement")
@@ -274,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     from pebal.threads import available_cores
 
     priority = autogroup_nice(args.autogroup_nice)
+    workdir = tempfile.TemporaryDirectory()
+    baseline_src = None
+    if "baseline" in args.backends:
+        from bench_demo_speed import export_tree
+
+        baseline_src = export_tree(args.baseline, Path(workdir.name))
     peak = _child(["--child", "peak", "-", "0x0", "-"], args.timeout)
     if "error" in peak:
         raise SystemExit(f"peak measurement failed: {peak['error']}")
@@ -290,7 +295,12 @@ def main(argv: list[str] | None = None) -> int:
             for backend in args.backends:
                 if full and (args.no_full or backend not in args.full_backends):
                     continue
-                if backend == "bf16_autocast" and not peak["native_bf16"] and model == "deeplabv3plus_wrn38":
+                if backend == "compile" and model == "deeplabv3plus_wrn38" and not args.compile_wrn38:
+                    rows.append({"model": model, "size": key, "backend": backend,
+                                 "skipped": "inductor compilation of the 137M-parameter network: --compile-wrn38"})
+                    continue
+                if backend == "bf16_autocast" and not peak["native_bf16"] and (model == "deeplabv3plus_wrn38"
+                                                                               or key != "256x512"):
                     rows.append({"model": model, "size": key, "backend": backend,
                                  "skipped": "no native bf16 on this CPU (no avx512_bf16 / amx_bf16): emulated"})
                     continue
@@ -310,7 +320,8 @@ def main(argv: list[str] | None = None) -> int:
                     repeats = args.repeats
                 row = {"model": model, "size": key, "backend": backend, "flops": flops[model][key],
                        **_child(["--child", "run", model, key, backend, "--repeats", str(repeats),
-                                 *(["--no-compare"] if full else [])], args.timeout)}
+                                 *(["--no-compare"] if full else [])], args.timeout,
+                                baseline_src if backend == "baseline" else None)}
                 if "seconds" in row:
                     row["gflops"] = row["flops"] / row["seconds"] / 1e9
                     row["fraction_of_limit"] = row["gflops"] / limit
@@ -331,9 +342,10 @@ def main(argv: list[str] | None = None) -> int:
                     "usable_cores": available_cores(), "cpu_flags_simd": sorted(f for f in cpu_flags()
                                                                              if f.startswith(("avx", "amx", "fma"))),
                     "python": platform.python_version(), "torch": torch.__version__},
-        "priority": priority, "load_at_end": load(), "tolerance": TOLERANCE, "peak": peak, "flops": flops, "rows": rows,
+        "baseline": args.baseline, "priority": priority, "load_at_end": load(), "tolerance": TOLERANCE, "peak": peak, "flops": flops, "rows": rows,
     }
     write_json(Path(args.out), result)
+    workdir.cleanup()
     print(f"wrote {args.out}")
     return 0
 
