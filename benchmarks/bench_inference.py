@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -89,15 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(measure(args.child, args.images, h, w, args.device)))
         return 0
 
+    from pebal.threads import thread_defaults
+
+    # the children run with the defaults of the `pebal` command (usable cores, sleeping waits)
+    env = {**os.environ, **thread_defaults()}
     rows = []
     for name in args.models:
         cmd = [sys.executable, __file__, "--child", name, "--images", str(args.images),
                "--size", str(h), str(w), "--device", args.device]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        load = os.getloadavg()[0]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
             raise SystemExit(f"benchmark of {name} failed (exit {done.returncode})")
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        rows.append({**json.loads(done.stdout.strip().splitlines()[-1]), "load_average_before": load,
+                     "load_average_after": os.getloadavg()[0]})
 
     mem = "rss" if args.device == "cpu" else "cuda"
     print(f"{'model':<22} {'params':>12} {'device':>7} {'thr':>4} {'size':>10} {'s/image':>9} "

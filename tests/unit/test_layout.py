@@ -16,7 +16,7 @@ PACKAGE = Path(pebal.__file__).parent
 
 #: Stages from the bottom up. A module may import modules of its own stage or a lower one.
 LAYERS = (
-    ("atomic", "paths", "errors", "labels", "config", "config_validation"),
+    ("atomic", "paths", "errors", "labels", "config", "config_validation", "threads"),
     ("energy",),
     ("losses", "scores", "model"),
     ("models", "metrics", "data"),

@@ -269,3 +269,11 @@ def test_strict_loading_names_the_problem(wrn38, tmp_path):
     torch.save({"model": state}, path)
     with pytest.raises(CheckpointError, match=r"missing keys .*mod3\.block2"):
         load_checkpoint(path)
+
+
+def test_trunk_and_head_compose_to_forward_bitwise(wrn38, small_input, reference_output):
+    # evaluation shares one trunk pass between models that differ only in final
+    with torch.no_grad():
+        features = wrn38.forward_trunk(small_input)
+        assert features.shape == (1, 304, 19, 26)  # the decoder runs at the mod2 resolution, ceil(H / 2)
+        assert torch.equal(wrn38.forward_head(features, tuple(small_input.shape[-2:])), reference_output)

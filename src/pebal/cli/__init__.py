@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one ``pebal`` command; returns its exit code (never raises for a failed command)."""
     from pebal.cli.contract import debug_requested, report
     from pebal.errors import EXIT_BAD_INPUT
+    from pebal.threads import configure_environment
 
+    configure_environment()  # before torch loads: threads = usable cores, idle threads sleep
     parser = build_parser()
     try:
         args, extra = parser.parse_known_args(argv)

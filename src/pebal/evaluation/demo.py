@@ -2,14 +2,17 @@
 
 Generate (or reuse) the benchmark, load the shipped small model, fine-tune its final block
 with PEBAL, run the batch-norm-only control (learning rate 0: the final block's batch-norm
-statistics are re-estimated on the fine-tuning data, nothing else changes), evaluate every
-method on every test set in one pass per set, and write the report folder::
+statistics are re-estimated on the fine-tuning data, nothing else changes; computed on the
+PEBAL run's own trunk passes, :mod:`pebal.evaluation.bn_control`), evaluate every method on
+every test set in one pass per set (one trunk pass per batch for the three models), and write
+the report folder::
 
     results.json     {test set: {method: {auroc, ap, fpr95, ...}}, "miou", "timings", "config", ...}
     results.md       the tables
     curves_<set>.png ROC and PR curves
     examples.png     the paper's Fig. 1 layout
     finetune/        the run (config.yaml, model.safetensors, train_state.pt, tensorboard/)
+    bn_control/      the control (config.yaml, model.safetensors)
     calibrated.safetensors  the fine-tuned model with a threshold calibrated on the inlier val
                      split (pebal.evaluation.demo_calibration): what `pebal predict` takes
 """
@@ -30,7 +33,7 @@ from pebal.evaluation.demo_calibration import calibrate_demo_model
 from pebal.evaluation.evaluate import DEFAULT_METHODS, evaluate_anomaly, evaluate_segmentation
 from pebal.models import load_checkpoint
 from pebal.evaluation.report import example_grid, plot_curves, summary_markdown, write_json
-from pebal.training.finetune import finetune
+from pebal.evaluation.bn_control import finetune_with_control
 
 BASELINES = ("msp", "max_logit", "entropy", "energy")
 
@@ -106,10 +109,11 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
 
     prepare_benchmark(cfg, benchmark_counts, workers=workers, log=print if progress else None)
     t = lap("data", start)
-    finetuned_path = finetune(cfg)
+    # the control rides on the PEBAL run (the same batches through the same frozen trunk)
+    finetuned_path, control_path, shadow_seconds = finetune_with_control(
+        cfg, bn_control_config(cfg, out / "bn_control", bn_control_steps), bn_control_steps)
     t = lap("finetune", t)
-    control_path = finetune(bn_control_config(cfg, out / "bn_control", bn_control_steps))
-    t = lap("bn_control", t)
+    timings["bn_control_inside_finetune"] = shadow_seconds
 
     models = {
         "pretrained": load_checkpoint(cfg.checkpoint),

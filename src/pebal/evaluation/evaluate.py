@@ -2,7 +2,9 @@
 
 ``methods`` maps a method name to ``(model_key, score_name)``: e.g. PEBAL's energy on the
 fine-tuned model and MSP / Max Logit / Entropy / Energy on the pretrained one. Each model
-runs once per batch, whatever the number of scores read from its logits. Metrics are
+runs once per batch, whatever the number of scores read from its logits, and models that
+differ only in their final block share one trunk pass (:mod:`pebal.evaluation.shared_trunk`;
+the logits are bitwise those of separate passes). Metrics are
 accumulated per image (exact, bounded memory: see :mod:`pebal.metrics`), so no pixel pool
 is ever held. Under ``torchrun`` each process evaluates every ``world``-th image and the
 exact states are merged, giving the single-process numbers.
@@ -16,6 +18,7 @@ import torch.distributed as dist
 
 from pebal.data.batching import batches
 from pebal.data.transforms import image_to_tensor
+from pebal.evaluation.shared_trunk import SharedForward
 from pebal.metrics.segmentation import confusion_matrix, iou_per_class, mean_iou, present_classes
 from pebal.labels import CITYSCAPES_CLASSES
 from pebal.metrics import AnomalyMetrics
@@ -68,13 +71,14 @@ def evaluate_anomaly(
     needed = sorted({key for key, _ in methods.values()})
     for key in needed:
         models[key].eval()
+    forward = SharedForward({key: models[key] for key in needed})
     rank, world = _shard()
     states = {name: AnomalyMetrics() for name in methods}
     bar = _progress(len(dataset), desc, progress and rank == 0)
     for batch in batches(dataset, batch_size, range(rank, len(dataset), world)):
         x = torch.stack([image_to_tensor(item["image"]) for item in batch]).to(device)
         labels = np.stack([item["label"] for item in batch])
-        logits = {key: models[key](x) for key in needed}
+        logits = forward(x)
         for name, (model_key, score_name) in methods.items():
             scores = get_score(score_name)(logits[model_key], num_classes).cpu().numpy()
             states[name].update(scores, labels)
@@ -103,12 +107,13 @@ def evaluate_segmentation(
     conf = {key: np.zeros((num_classes, num_classes), dtype=np.int64) for key in models}
     for model in models.values():
         model.eval()
+    forward = SharedForward(models)
     bar = _progress(len(dataset), "segmentation", progress and rank == 0)
     for batch in batches(dataset, batch_size, range(rank, len(dataset), world)):
         x = torch.stack([image_to_tensor(item["image"]) for item in batch]).to(device)
         labels = np.stack([item["label"] for item in batch])
-        for key, model in models.items():
-            pred = model(x)[:, :num_classes].argmax(dim=1).cpu().numpy()
+        for key, logits in forward(x).items():
+            pred = logits[:, :num_classes].argmax(dim=1).cpu().numpy()
             conf[key] += confusion_matrix(pred, labels, num_classes)
         bar.update(len(batch) * world)
     bar.close()

@@ -1,4 +1,4 @@
-"""One run's evaluation: named scorers on one model, per-image exact counts, timings.
+"""Evaluation of trained runs: named scorers on one or several models, per-image exact counts, timings.
 
 A scorer maps ``(logits (N, C, H, W), features (N, D, h, w) or None)`` to (N, H, W) scores,
 higher = more anomalous. :func:`build_scorers` makes them from score names: every entry of
@@ -42,24 +42,44 @@ def build_scorers(names: list[str], num_classes: int, sml=None, mahalanobis=None
     return scorers
 
 
-@torch.no_grad()
 def score_dataset(dataset, model, scorers: dict[str, Scorer], batch_size: int = 8,
                   device: torch.device | str = "cpu") -> dict[str, PerImageCounts]:
     """Every scorer on every image of an anomaly ``dataset`` (labels 0 / 1 / 255), one
     forward pass per batch; returns one :class:`PerImageCounts` per scorer."""
-    from pebal.baselines.mahalanobis import classifier_features
+    return score_models(dataset, {"model": model}, {"model": scorers}, batch_size, device)["model"]
 
-    model.eval()
-    states = {name: PerImageCounts() for name in scorers}
-    need_features = "mahalanobis" in scorers
-    with classifier_features(model) as store:
+
+@torch.no_grad()
+def score_models(dataset, models: dict[str, torch.nn.Module], scorers: dict[str, dict[str, Scorer]],
+                 batch_size: int = 8, device: torch.device | str = "cpu") -> dict[str, dict[str, PerImageCounts]]:
+    """Each model's scorers on every image of an anomaly ``dataset``, in one pass.
+
+    ``scorers[key]`` are the scorers of ``models[key]``. Models that differ only in their final
+    block (the rows of one backbone: pretrained, every trained setting) share one trunk pass
+    per batch (:class:`pebal.evaluation.shared_trunk.SharedForward`); the counts are exactly
+    those of :func:`score_dataset` on each model alone. Returns ``{key: {score: counts}}``.
+    """
+    from contextlib import ExitStack
+
+    from pebal.baselines.mahalanobis import classifier_features
+    from pebal.evaluation.shared_trunk import SharedForward
+
+    if set(scorers) != set(models):
+        raise ValueError(f"scorers are keyed {sorted(scorers)}, models {sorted(models)}: expected the same keys")
+    for model in models.values():
+        model.eval()
+    states = {key: {name: PerImageCounts() for name in scorers[key]} for key in models}
+    forward = SharedForward(models)
+    with ExitStack() as stack:
+        stores = {key: stack.enter_context(classifier_features(model)) for key, model in models.items()
+                  if "mahalanobis" in scorers[key]}
         for batch in batches(dataset, batch_size, range(len(dataset))):
             x = torch.stack([image_to_tensor(item["image"]) for item in batch]).to(device)
             labels = np.stack([item["label"] for item in batch])
-            logits = model(x)
-            features = store[0] if need_features else None
-            for name, scorer in scorers.items():
-                states[name].update(scorer(logits, features).float().cpu().numpy(), labels)
+            for key, logits in forward(x).items():
+                features = stores[key][0] if key in stores else None
+                for name, scorer in scorers[key].items():
+                    states[key][name].update(scorer(logits, features).float().cpu().numpy(), labels)
     return states
 
 

@@ -240,8 +240,21 @@ class SmallDeepLabV3Plus(nn.Module):
         return x[:, :, :h, :w].contiguous()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        size = images.shape[2:]
-        logits = self.final(self._decoded(self._padded(images)))
+        return self.forward_head(self.forward_trunk(images), tuple(images.shape[2:]))
+
+    def forward_trunk(self, images: torch.Tensor) -> torch.Tensor:
+        """Everything before ``final``: (N, 3, H, W) -> the decoder output (N, D, H' / 2, W' / 2),
+        H', W' = H, W rounded up to multiples of 8. ``forward`` is exactly
+        ``forward_head(forward_trunk(x), (H, W))``: models that differ only in ``final`` can
+        share one trunk pass (:mod:`pebal.evaluation.shared_trunk`)."""
+        return self._decoded(self._padded(images))
+
+    def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``final`` on trunk features, logits resized to the input ``size`` (H, W)."""
+        return self.resize_logits(self.final(features), size)
+
+    def resize_logits(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The output of ``final`` (N, C, H' / 2, W' / 2) -> logits (N, C, H, W), NCHW-contiguous."""
         return self._to_input_size(logits, size)
 
     def forward_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,6 +18,7 @@ those files load with strict key matching:
     branch1.final       conv3x3 304->256, BN, ReLU, conv3x3 256->256, BN, ReLU, conv1x1 256->C
 
 Every bilinear resize uses ``align_corners=True`` as the checkpoints were trained with it.
+Convolutions run channels-last (NHWC, faster on CPUs); the logits are NCHW-contiguous.
 """
 
 from __future__ import annotations
@@ -154,15 +155,31 @@ class DeepV3PlusWRN38(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
+        return self.forward_head(self.forward_trunk(x), tuple(x.shape[-2:]))
+
+    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before ``final``: (N, 3, H, W) -> cat[bot_fine, upsampled bot_aspp]
+        (N, 304, ceil(H / 2), ceil(W / 2)), channels-last in memory."""
+        # oneDNN runs NHWC convolutions without reordering activations at every layer: 20 %
+        # less CPU time at 256x512 (benchmarks/bench_cpu_limit.py); a channels-last input makes
+        # every convolution channels-last, whatever the layout the weights were loaded in
+        x = x.contiguous(memory_format=torch.channels_last)
         fine = self.mod2(self.pool2(self.mod1(x)))
         deep = self.mod3(self.pool3(fine))
         for module in (self.mod4, self.mod5, self.mod6, self.mod7):
             deep = module(deep)
         aspp = self.bot_aspp(self.aspp(deep))
         aspp = F.interpolate(aspp, size=fine.shape[-2:], mode="bilinear", align_corners=True)
-        logits = self.final(torch.cat([self.bot_fine(fine), aspp], dim=1))
-        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True)
+        return torch.cat([self.bot_fine(fine), aspp], dim=1)
+
+    def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``final`` on trunk features, logits resized to the input ``size`` (H, W)."""
+        return self.resize_logits(self.final(features), size)
+
+    def resize_logits(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The output of ``final`` -> logits at the input ``size`` (bilinear, aligned corners),
+        NCHW-contiguous."""
+        return F.interpolate(logits, size=size, mode="bilinear", align_corners=True).contiguous()
 
 
 class WRN38DeepLabV3Plus(nn.Module):
@@ -181,9 +198,22 @@ class WRN38DeepLabV3Plus(nn.Module):
         return self.branch1.final
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_trunk(x), tuple(x.shape[-2:]))
+
+    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before ``final`` (see :meth:`DeepV3PlusWRN38.forward_trunk`)."""
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected normalised RGB images (N, 3, H, W), got shape {tuple(x.shape)}")
-        return self.branch1(x)
+        return self.branch1.forward_trunk(x)
+
+    def forward_head(self, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``final`` on trunk features, logits at ``size``: ``forward(x)`` is exactly
+        ``forward_head(forward_trunk(x), x.shape[-2:])``."""
+        return self.branch1.forward_head(features, size)
+
+    def resize_logits(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The output of ``final`` -> logits at the input ``size``."""
+        return self.branch1.resize_logits(logits, size)
 
 
 def init_weights(module: nn.Module, generator: torch.Generator | None = None) -> None:
@@ -218,4 +248,6 @@ def build_deeplabv3plus_wrn38(
     model = model.to_empty(device=device if device is not None else "cpu")
     with torch.no_grad():
         init_weights(model, generator)
-    return model
+    # weights channels-last like the activations (forward_trunk), so no reorder per call;
+    # load_state_dict keeps this layout
+    return model.to(memory_format=torch.channels_last)

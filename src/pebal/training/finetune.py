@@ -120,11 +120,17 @@ def finished_run(out: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None) -> Path:
+def _updates_weights(cfg: TrainConfig) -> bool:
+    return cfg.optim.lr != 0
+
+
+def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = None, on_model=None) -> Path:
     """Fine-tune ``cfg.checkpoint`` with PEBAL; returns the path of the fine-tuned checkpoint.
 
     ``stop_after`` ends the run after that many steps (as a kill would; for tests). With
     ``resume`` a finished run is left as it is (nothing is written) and its checkpoint returned.
+    ``on_model(model)`` is called once the model is built, before any step (e.g. to attach a
+    hook that reads the final block's input; the demo's batch-norm control does).
     """
     validate_config(cfg)
     rank, world = init_distributed()
@@ -149,6 +155,8 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     model = load_pretrained(cfg, device)
     if world > 1:
         synchronise_batch_norm(model.network)
+    if on_model is not None:
+        on_model(model)
     num_classes = model.num_classes
     dataset = build_training_set(cfg)
     margins = resolve_margins(cfg, model, device)
@@ -174,6 +182,10 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     if world > 1:
         train_module = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
+    # learning rate 0 (the batch-norm-only control): Adam would add -0 * update to every weight,
+    # so only the batch-norm statistics of the training-mode forward pass change; skip the
+    # backward pass and the optimiser (bitwise the same weights and statistics, ~2x faster)
+    forward_only = not _updates_weights(cfg)
     step, trained_before = 0, 0.0
     state_path = out / STATE_FILE
     if resume and state_path.is_file():
@@ -198,13 +210,18 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
                             num_workers=cfg.data.num_workers, drop_last=True)
         for images, labels in loader:
             images, labels = images.to(device), labels.to(device)
-            logits = train_module(images)
-            loss, parts = criterion(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            check_finite_step(loss, parts, params, step + 1, state_path, cfg.optim.lr)
-            optimizer.step()
-            scheduler.step()
+            if forward_only:
+                with torch.no_grad():
+                    loss, parts = criterion(train_module(images), labels)
+                check_finite_step(loss, parts, (), step + 1, state_path, cfg.optim.lr)
+            else:
+                logits = train_module(images)
+                loss, parts = criterion(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                check_finite_step(loss, parts, params, step + 1, state_path, cfg.optim.lr)
+                optimizer.step()
+                scheduler.step()
             step += 1
             if progress is not None:
                 progress.update(1)
