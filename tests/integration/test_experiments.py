@@ -94,6 +94,17 @@ def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_pat
         assert (out / f).is_file(), f
     assert "| EM |" in (out / "results.md").read_text()
     assert saved["paper_ordering"]["order"][0] == "EM" and isinstance(saved["paper_ordering"]["holds"], bool)
+    # paired comparisons: PEBAL (the last row) against every other row, and each row against the next
+    pairs = {(r["a_index"], r["b_index"]) for r in saved["paired"]}
+    assert pairs == {(0, 4), (1, 4), (2, 4), (3, 4), (0, 1), (1, 2), (2, 3)}
+    for record in saved["paired"]:
+        a, b = saved["rows"][record["a_index"]], saved["rows"][record["b_index"]]
+        entry = record["sets"]["road-obstacles"]["ap"]
+        assert entry["difference"] == pytest.approx(b["metrics"]["road-obstacles"]["ap"]["mean"]
+                                                    - a["metrics"]["road-obstacles"]["ap"]["mean"], abs=1e-12)
+    step = saved["paper_ordering"]["test_sets"]["road-obstacles"]["ap"]["steps"][0]
+    assert step["improves"] == (step["p_value"] < 0.05 and step["change"] > 0)
+    assert "Paired differences B − A" in (out / "results.md").read_text()
     assert "Paper ordering (EM → EBM" in (out / "results.md").read_text()
 
     # the second call recomputes nothing: no training, no evaluation

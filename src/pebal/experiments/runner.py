@@ -258,13 +258,16 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
     replicates of every seed share their image draws, so they are averaged draw by draw)."""
     from pebal.experiments.bootstrap import percentile_interval
 
-    rows = []
+    from pebal.experiments.paired import paired_rows
+
+    rows, row_entries = [], []
     for setting in spec.settings:
         key = setting.name if setting.trained else "pretrained"
         results = [runs[(key, s)] for s in seeds]
         metrics = {}
+        row_entries.append({s: [r["scores"][setting.score][s] for r in results] for s in set_names})
         for set_name in set_names:
-            entries = [r["scores"][setting.score][set_name] for r in results]
+            entries = row_entries[-1][set_name]
             metrics[set_name] = {}
             for m in METRICS:
                 summary = _summary([e[m] for e in entries])
@@ -280,7 +283,8 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
             row["efficiency"] = {k: _summary([r["efficiency"][k] for r in results])
                                  for k, v in results[0]["efficiency"].items() if isinstance(v, (int, float))}
         rows.append(row)
-    return {"experiment": spec.name, "title": spec.title, "seeds": seeds, "test_sets": set_names, "rows": rows}
+    return {"experiment": spec.name, "title": spec.title, "seeds": seeds, "test_sets": set_names, "rows": rows,
+            "paired": paired_rows(rows, row_entries, set_names, ordering=spec.ordering)}
 
 
 def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seeds: list[int] | None = None,

@@ -2,7 +2,9 @@
 
 Anomaly tables (paper Tables 1, 5, 6, 7): one row per setting, AUROC / AP / FPR95 (%) per
 test set as ``mean ± std`` over seeds, then a second table with the 95% bootstrap intervals
-(over test images) of AP and FPR95. The efficiency table: parameters and seconds.
+(over test images) of AP and FPR95, then the paired comparisons (:mod:`.paired`): the
+difference of two rows with its paired 95 % interval and p-value. The efficiency table:
+parameters and seconds.
 """
 
 from __future__ import annotations
@@ -58,6 +60,25 @@ def anomaly_markdown(results: dict, row_header: str = "method") -> str:
     return "\n".join(lines)
 
 
+def paired_cell(entry: dict) -> str:
+    """``+1.23 [+0.40, +2.05] p=0.004`` in points (a dash for a NaN interval)."""
+    lo, hi = entry["ci95"]
+    if lo != lo:
+        return f"{100 * entry['difference']:+.2f} —"
+    return f"{100 * entry['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] p={entry['p_value']:.3f}"
+
+
+def paired_markdown(paired: list[dict], sets: list[str], metrics=("ap", "fpr95", "auroc")) -> str:
+    """One row per compared pair ``B − A`` (points), paired 95 % interval and p-value per set and metric."""
+    labels = dict(COLUMNS)
+    head = ["B − A", *(f"{s} Δ{labels[m]}" for s in sets for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for record in paired:
+        cells = [f"{record['b']} − {record['a']}", *(paired_cell(record["sets"][s][m]) for s in sets for m in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def efficiency_markdown(results: dict, row_header: str = "method") -> str:
     cols = (("trainable_parameters", "trainable params", 1, 0), ("total_parameters", "total params", 1, 0),
             ("seconds_per_step", "s / step", 1, 3), ("seconds_per_epoch", "s / epoch", 1, 1),
@@ -77,6 +98,10 @@ def experiment_markdown(results: dict, row_header: str = "method", table: str = 
     parts = [f"# {results['title'] or results['experiment']}", "",
              f"Seeds: {seeds}. Values in %: mean ± std over seeds; intervals: 95% percentile bootstrap "
              "over test images of the seed-mean.", "", anomaly_markdown(results, row_header)]
+    if results.get("paired"):
+        parts += ["", "Paired differences B − A (points; 95 % interval and two-sided p over a paired bootstrap of "
+                  "the test images" + (" and the seeds" if len(results["seeds"]) > 1 else "") + "):", "",
+                  paired_markdown(results["paired"], results["test_sets"])]
     if table == "efficiency":
         parts += ["", efficiency_markdown(results, row_header)]
     return "\n".join(parts) + "\n"
