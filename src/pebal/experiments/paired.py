@@ -184,8 +184,9 @@ def comparison_pairs(names: list[str], labels: list[str], ordering: bool) -> lis
 
 
 def paired_rows(rows: list[dict], entries: list[dict[str, list[dict]]], set_names: list[str],
-                ordering: bool = False, metrics=METRICS, seed: int = 0) -> list[dict]:
-    """Paired comparisons between table rows (pairs from :func:`comparison_pairs`).
+                ordering: bool = False, metrics=METRICS, seed: int = 0, extra=()) -> list[dict]:
+    """Paired comparisons between table rows (pairs from :func:`comparison_pairs`, then the
+    ``extra`` pairs ``[A, B]`` of setting names, kind ``"extra"``).
 
     ``rows``: the table's rows (``setting`` and ``label``); ``entries[i][set]``: row ``i``'s
     per-seed result entries on that test set. Returns one record per pair:
@@ -195,11 +196,14 @@ def paired_rows(rows: list[dict], entries: list[dict[str, list[dict]]], set_name
     names = [r["setting"] for r in rows]
     labels = [r["label"] for r in rows]
     reference = comparison_pairs(names, labels, False)
+    pairs = comparison_pairs(names, labels, ordering)
+    pairs += [p for p in dict.fromkeys((names.index(a), names.index(b)) for a, b in extra) if p not in pairs]
+    ordered = set(comparison_pairs(names, labels, ordering))
     out = []
-    for i, j in comparison_pairs(names, labels, ordering):
+    for i, j in pairs:
         sets = {s: paired_from_entries(entries[i][s], entries[j][s], metrics, seed) for s in set_names}
-        out.append({"a": labels[i], "b": labels[j], "a_index": i, "b_index": j,
-                    "kind": "reference" if (i, j) in reference else "ordering", "sets": sets})
+        kind = "reference" if (i, j) in reference else ("ordering" if (i, j) in ordered else "extra")
+        out.append({"a": labels[i], "b": labels[j], "a_index": i, "b_index": j, "kind": kind, "sets": sets})
     return out
 
 

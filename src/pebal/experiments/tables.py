@@ -93,15 +93,41 @@ def efficiency_markdown(results: dict, row_header: str = "method") -> str:
     return "\n".join(lines)
 
 
+def breakdown_markdown(results: dict, views: list[str], metric: str, row_header: str = "method") -> str:
+    """One row per setting, one column per breakdown view (``set | bin`` or ``set | shift``): ``metric`` in %."""
+    lines = ["| " + " | ".join([row_header, *views]) + " |", "|---|" + "---:|" * len(views)]
+    for row in results["rows"]:
+        lines.append("| " + " | ".join([row["label"], *(_pm(row["metrics"][v][metric]) for v in views)]) + " |")
+    return "\n".join(lines)
+
+
+def shift_miou_markdown(miou: dict) -> str:
+    """mIoU (%) of the inlier model on the val scenes, unshifted and under each shift."""
+    return "\n".join(["| val scenes | mIoU |", "|---|---:|",
+                      *(f"| {kind} | {100 * entry['miou']:.2f} |" for kind, entry in miou.items())])
+
+
 def experiment_markdown(results: dict, row_header: str = "method", table: str = "anomaly") -> str:
     seeds = ", ".join(str(s) for s in results["seeds"])
+    sets = [s for s in results["test_sets"] if " | " not in s]
+    views = [s for s in results["test_sets"] if " | " in s]
+    base = {**results, "test_sets": sets}
     parts = [f"# {results['title'] or results['experiment']}", "",
              f"Seeds: {seeds}. Values in %: mean ± std over seeds; intervals: 95% percentile bootstrap "
-             "over test images of the seed-mean.", "", anomaly_markdown(results, row_header)]
+             "over test images of the seed-mean.", "", anomaly_markdown(base, row_header)]
     if results.get("paired"):
         parts += ["", "Paired differences B − A (points; 95 % interval and two-sided p over a paired bootstrap of "
                   "the test images" + (" and the seeds" if len(results["seeds"]) > 1 else "") + "):", "",
-                  paired_markdown(results["paired"], results["test_sets"])]
+                  paired_markdown(results["paired"], sets)]
+    for metric, label in (("ap", "AP"), ("fpr95", "FPR95"), ("auroc", "AUROC")) if views else ():
+        parts += ["", f"{label} (%) per anomaly size (visible pixels of a connected anomaly; the other anomalies "
+                  "not evaluated) and per shift type:", "", breakdown_markdown(results, views, metric, row_header)]
+    if views and results.get("paired"):
+        parts += ["", "Paired AP differences B − A per view (points):", "",
+                  paired_markdown(results["paired"], views, metrics=("ap",))]
+    if results.get("shift_miou"):
+        parts += ["", "Inlier mIoU of the pretrained model on the val scenes under each shift:", "",
+                  shift_miou_markdown(results["shift_miou"])]
     if table == "efficiency":
         parts += ["", efficiency_markdown(results, row_header)]
     return "\n".join(parts) + "\n"
@@ -114,7 +140,7 @@ def plot_experiment(results: dict, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sets = results["test_sets"]
+    sets = [s for s in results["test_sets"] if " | " not in s]
     labels = [r["label"] for r in results["rows"]]
     fig, axes = plt.subplots(1, len(sets), figsize=(max(4.0, 0.6 * len(labels) + 2) * len(sets), 3.5), squeeze=False)
     for ax, s in zip(axes[0], sets, strict=True):

@@ -69,26 +69,33 @@ class Scene:
 
 
 def render_scene(rng: np.random.Generator, size: tuple[int, int], test_set: str | None = None,
-                 max_attempts: int = 20) -> Scene:
+                 max_attempts: int = 20, shift: str | None = None) -> Scene:
     """Render an inlier scene (``test_set=None``) or a scene of the anomaly set ``test_set``.
 
     Test scenes are redrawn (from the same generator, so still deterministic) until every
     anomaly shows at least 16 visible pixels, 8 px across, and 30 % of its drawn area.
+    ``shift`` (one of :data:`~pebal.data.synthetic.effects.SHIFTS`, inlier scenes only) puts
+    the test sets' weather / lighting shift on an inlier scene, to measure the inlier model
+    under it; its labels are the scene's own.
     """
+    if shift is not None and (test_set is not None or shift not in SHIFTS):
+        raise ValueError(f"shift must be one of {SHIFTS} and is for inlier scenes only; got shift={shift!r}, "
+                         f"test_set={test_set!r}")
     spec = None
     if test_set is not None:
         if test_set not in TEST_SETS:
             raise ValueError(f"unknown test set {test_set!r}; valid: {', '.join(TEST_SETS)}")
         spec = TEST_SETS[test_set]
     for _ in range(max_attempts):
-        scene = _render(rng, size, spec)
+        scene = _render(rng, size, spec, shift)
         if spec is None or all(a["accepted"] for a in scene.meta["anomalies"]):
             return scene
     raise RuntimeError(f"could not place visible anomalies for {test_set!r} in {max_attempts} attempts "
                        f"at size {size}; the image is probably too small")
 
 
-def _render(rng: np.random.Generator, size: tuple[int, int], spec: TestSetSpec | None) -> Scene:
+def _render(rng: np.random.Generator, size: tuple[int, int], spec: TestSetSpec | None,
+            forced_shift: str | None = None) -> Scene:
     h, w = size
     cam = sample_camera(rng, h, w)
     street = sample_street(rng)
@@ -110,9 +117,10 @@ def _render(rng: np.random.Generator, size: tuple[int, int], spec: TestSetSpec |
         if instance is not None:
             drawn[instance] = count
     mild_lighting(canvas, rng)
-    shift = None
+    shift = forced_shift
     if spec is not None and spec.shift:
         shift = SHIFTS[int(rng.integers(len(SHIFTS)))]
+    if shift is not None:
         weather_shift(canvas, rng, shift)
     image = camera_effects(canvas, rng)
     for record in anomalies:
