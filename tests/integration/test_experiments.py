@@ -32,6 +32,16 @@ def test_every_shipped_experiment_config_loads():
         load_spec("no_such_experiment")
 
 
+def test_study_configs_load():
+    specs = {name: load_spec(name) for name in ("study_budget", "study_loss_variant", "study_smoothing", "study_breakdown")}
+    assert {s.train.get("optim.epochs", 1) for s in specs["study_budget"].settings} == {1, 3, 10}
+    assert {s.train.get("loss.variant", "reference") for s in specs["study_loss_variant"].settings} == {"reference", "paper"}
+    scores = {s.score for s in specs["study_smoothing"].settings}
+    assert {"msp", "msp@k3", "msp@k7", "energy", "energy@k3", "energy@k7", "abstention@k7", "pebal"} <= scores
+    assert specs["study_breakdown"].breakdown and not specs["study_budget"].breakdown
+    assert ["ebm_10ep", "pebal_10ep"] in specs["study_budget"].compare
+
+
 def test_bootstrap_counts_are_exact():
     rng = np.random.default_rng(0)
     scores = np.round(rng.normal(size=(5, 12, 16)) * 4).astype(np.float32) / 4  # ties on purpose

@@ -107,7 +107,8 @@ class PerImageCounts:
     def metrics(self) -> dict:
         return metrics_from_counts(self.counts())
 
-    def bootstrap(self, num_samples: int = 1000, seed: int = 0, metrics=METRICS, chunk: int = 32) -> dict[str, np.ndarray]:
+    def bootstrap(self, num_samples: int = 1000, seed: int = 0, metrics=METRICS,
+                  chunk: int | None = None) -> dict[str, np.ndarray]:
         """``num_samples`` replicates of each metric over images drawn with replacement.
 
         The draws depend only on ``seed`` and the number of images, so runs of different
@@ -116,7 +117,8 @@ class PerImageCounts:
         A replicate without anomaly (or inlier) pixels gives NaN.
 
         AUROC, AP and FPR95 are computed ``chunk`` replicates at a time on the global keys
-        (:func:`replicate_metrics`); other metrics one replicate at a time.
+        (:func:`replicate_metrics`; default: as many as keep each dense block near 4 M entries);
+        other metrics one replicate at a time.
         """
         rng = np.random.default_rng(seed)
         n = self.num_images
@@ -125,8 +127,9 @@ class PerImageCounts:
         out = {m: np.full(num_samples, np.nan) for m in metrics}
         fast = [m for m in metrics if m in METRICS]
         if fast:
-            _, pos, neg = self._finish()
+            keys, pos, neg = self._finish()
             pos_t, neg_t = pos.T.tocsr(), neg.T.tocsr()
+            chunk = chunk or int(np.clip(4_000_000 // (2 * keys.size + 1), 1, 64))
             for start in range(0, num_samples, chunk):
                 w = weights[start:start + chunk].T.astype(np.float64)  # (I, C)
                 values = replicate_metrics(np.rint(pos_t @ w).T, np.rint(neg_t @ w).T)
