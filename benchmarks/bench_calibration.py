@@ -13,7 +13,7 @@ For contrast the old default, ``tpr95``, is calibrated on each test set itself (
 that sees the anomaly labels) and read the same way.
 
     python benchmarks/bench_calibration.py --checkpoint runs/demo/finetune/model.safetensors \\
-        --root .cache/synth --budgets 0.1 0.5 1 2 5
+        --root ~/.cache/pebal/synth --budgets 0.1 0.5 1 2 5
 
 Prints a table and writes ``benchmarks/results/calibration.json`` (with the 1-minute load
 average; the figures themselves do not depend on it).
@@ -30,13 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from pebal.paths import default_benchmark_root
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--checkpoint", default="runs/demo/finetune/model.safetensors")
-    parser.add_argument("--root", default=".cache/synth", help="the embedded benchmark")
+    parser.add_argument("--root", default=str(default_benchmark_root()), help="the embedded benchmark")
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0, 5.0], help="in %%")
     parser.add_argument("--max-images", type=int, default=None, help="per split (default: all)")
     parser.add_argument("--threads", type=int, default=2)

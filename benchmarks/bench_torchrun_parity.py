@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from pebal.paths import shipped_weights
+
 #: Run by each torchrun process: ``pebal train`` with per-process batch norm when asked.
 _WORKER = """
 import sys
@@ -86,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--batch", type=int, default=4, help="per-process batch of the 2-process runs")
-    parser.add_argument("--checkpoint", default="weights/deeplabv3plus_small.safetensors")
+    parser.add_argument("--checkpoint", default=str(shipped_weights()))
     parser.add_argument("--json", default="benchmarks/results/torchrun_parity.json")
     parser.add_argument("--cases", nargs="+", default=["reference:0.5", "reference:0", "paper:0.5", "paper:0"],
                         help="LOSS_VARIANT:MIX_PROBABILITY pairs")

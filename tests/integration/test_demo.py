@@ -82,3 +82,11 @@ def test_demo_writes_the_report_folder(tiny_benchmark, untrained_checkpoint, tmp
         for method in ("pebal", "msp"):
             assert again[name][method]["ap"] == saved[name][method]["ap"]
     assert again["miou"]["finetuned"]["miou"] == saved["miou"]["finetuned"]["miou"]
+    # PEBAL vs every baseline, paired over the same test images: B − A = pebal − baseline
+    assert [(r["a"], r["b"]) for r in again["paired"]] == [(m, "pebal") for m in ("msp", "max_logit", "entropy", "energy")]
+    for record in again["paired"]:
+        entry = record["sets"]["road-obstacles"]["ap"]
+        assert entry["difference"] == pytest.approx(saved["road-obstacles"]["pebal"]["ap"]
+                                                    - saved["road-obstacles"][record["a"]]["ap"], abs=1e-12)
+        assert 0.0 <= entry["p_value"] <= 1.0
+    assert "PEBAL − each baseline, paired" in (tmp_path / "eval" / "results.md").read_text()

@@ -32,6 +32,16 @@ def test_every_shipped_experiment_config_loads():
         load_spec("no_such_experiment")
 
 
+def test_study_configs_load():
+    specs = {name: load_spec(name) for name in ("study_budget", "study_loss_variant", "study_smoothing", "study_breakdown")}
+    assert {s.train.get("optim.epochs", 1) for s in specs["study_budget"].settings} == {1, 3, 10}
+    assert {s.train.get("loss.variant", "reference") for s in specs["study_loss_variant"].settings} == {"reference", "paper"}
+    scores = {s.score for s in specs["study_smoothing"].settings}
+    assert {"msp", "msp@k3", "msp@k7", "energy", "energy@k3", "energy@k7", "abstention@k7", "pebal"} <= scores
+    assert specs["study_breakdown"].breakdown and not specs["study_budget"].breakdown
+    assert ["ebm_10ep", "pebal_10ep"] in specs["study_budget"].compare
+
+
 def test_bootstrap_counts_are_exact():
     rng = np.random.default_rng(0)
     scores = np.round(rng.normal(size=(5, 12, 16)) * 4).astype(np.float32) / 4  # ties on purpose
@@ -94,6 +104,17 @@ def test_ablation_runs_and_resumes(tiny_benchmark, untrained_checkpoint, tmp_pat
         assert (out / f).is_file(), f
     assert "| EM |" in (out / "results.md").read_text()
     assert saved["paper_ordering"]["order"][0] == "EM" and isinstance(saved["paper_ordering"]["holds"], bool)
+    # paired comparisons: PEBAL (the last row) against every other row, and each row against the next
+    pairs = {(r["a_index"], r["b_index"]) for r in saved["paired"]}
+    assert pairs == {(0, 4), (1, 4), (2, 4), (3, 4), (0, 1), (1, 2), (2, 3)}
+    for record in saved["paired"]:
+        a, b = saved["rows"][record["a_index"]], saved["rows"][record["b_index"]]
+        entry = record["sets"]["road-obstacles"]["ap"]
+        assert entry["difference"] == pytest.approx(b["metrics"]["road-obstacles"]["ap"]["mean"]
+                                                    - a["metrics"]["road-obstacles"]["ap"]["mean"], abs=1e-12)
+    step = saved["paper_ordering"]["test_sets"]["road-obstacles"]["ap"]["steps"][0]
+    assert step["improves"] == (step["p_value"] < 0.05 and step["change"] > 0)
+    assert "Paired differences B − A" in (out / "results.md").read_text()
     assert "Paper ordering (EM → EBM" in (out / "results.md").read_text()
 
     # the second call recomputes nothing: no training, no evaluation
@@ -190,3 +211,57 @@ def test_experiment_test_set_errors(tiny_benchmark, untrained_checkpoint, tmp_pa
     with pytest.raises(ValueError, match="--test-set"):
         run_experiment("ablation", out=tmp_path / "o", overrides=["data.dataset=cityscapes", f"data.root={tmp_path}"],
                        log=None)
+
+
+@pytest.mark.slow
+def test_breakdown_smoothing_and_checkpoint_reuse(tiny_benchmark, untrained_checkpoint, tmp_path, monkeypatch):
+    """Views per size bin and shift type, smoothed scores, extra comparisons, and a trained row
+    scored differently from a finished identical run: its checkpoint is evaluated, not retrained."""
+    import pebal.training.finetune
+
+    first = tmp_path / "a.yaml"
+    first.write_text("seeds: [0]\nsegmentation: false\nsettings:\n  - {name: pebal, train: {loss.method: pebal}}\n")
+    args = ["experiment", str(first), "--out", str(tmp_path / "a"), "--bootstrap", "10", "--quiet",
+            "--set", f"data.root={tiny_benchmark}", "--set", f"checkpoint={untrained_checkpoint}"]
+    for pair in TINY:
+        args += ["--set", pair]
+    assert main(args) == 0
+
+    spec = tmp_path / "b.yaml"
+    spec.write_text("seeds: [0]\nsegmentation: false\nbreakdown: true\nsettings:\n"
+                    "  - {name: energy, score: energy}\n  - {name: energy_k3, score: energy@k3}\n"
+                    "  - {name: pebal_k1, train: {loss.method: pebal}, score: energy}\n"
+                    "  - {name: pebal, train: {loss.method: pebal}, score: pebal}\n"
+                    "compare:\n  - [energy, energy_k3]\n")
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("an identical training run was repeated")
+
+    monkeypatch.setattr(pebal.training.finetune, "finetune", refuse)
+    args[1], args[3] = str(spec), str(tmp_path / "b")
+    assert main(args) == 0
+    saved = json.loads((tmp_path / "b" / "results.json").read_text())
+    views = [s for s in saved["test_sets"] if " | " in s]
+    assert any(v.startswith("road-obstacles | ") and v.endswith(" px") for v in views)
+    shifts = {v.split(" | ")[1] for v in views if v.startswith("anomalies-shifted")} - {"<64 px", "64-255 px", ">=256 px"}
+    assert shifts and shifts <= {"dusk", "night", "fog", "rain", "snow"}
+    assert set(saved["shift_miou"]) == {"none", "dusk", "night", "fog", "rain", "snow"}
+    rows = {r["setting"]: r for r in saved["rows"]}
+    # PEBAL's score is energy@k7 on the same checkpoint; k1 differs from it
+    assert rows["pebal"]["metrics"]["road-obstacles"]["ap"]["mean"] != rows["pebal_k1"]["metrics"]["road-obstacles"]["ap"]["mean"]
+    assert [(r["a"], r["b"], r["kind"]) for r in saved["paired"]][-1] == ("energy", "energy_k3", "extra")
+    text = (tmp_path / "b" / "results.md").read_text()
+    assert "per anomaly size" in text and "under each shift" in text
+
+
+def test_size_bins_keep_only_their_components():
+    from pebal.experiments.breakdown import keep_component_sizes
+
+    label = np.zeros((10, 20), np.uint8)
+    label[1:3, 1:3] = 1  # 4 px
+    label[5:9, 10:19] = 1  # 36 px
+    label[0, 19] = 255
+    small = keep_component_sizes(label, 0, 10)
+    assert (small == 1).sum() == 4 and (small == 255).sum() == 37 and (small == 0).sum() == (label == 0).sum()
+    large = keep_component_sizes(label, 10, None)
+    assert (large == 1).sum() == 36 and (large[1:3, 1:3] == 255).all()

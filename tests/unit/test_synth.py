@@ -172,3 +172,26 @@ def test_at_least_reuses_a_larger_benchmark_without_deleting(tmp_path):
                      at_least=True)
     assert sorted(p.name for p in (tmp_path / "inlier" / "train" / "images").iterdir()) == files
     assert len(files) == 3
+
+
+def test_at_least_completes_a_benchmark_without_shrinking_it(tmp_path):
+    """A request for fewer training scenes but more test scenes than a folder holds keeps every
+    scene there and adds the missing ones (v2's 6,000 training scenes survive a default request)."""
+    root = ensure_benchmark(tmp_path, seed=1, size=SIZE, counts=SynthCounts(train=3, val=1, outlier_exposure=2, test=1))
+    ensure_benchmark(root, seed=1, size=SIZE, counts=SynthCounts(train=2, val=1, outlier_exposure=2, test=2), at_least=True)
+    counts = json.loads((root / "manifest.json").read_text())["counts"]
+    assert counts == {"train": 3, "val": 1, "outlier_exposure": 2, "test": 2}
+    assert len(list((root / "inlier" / "train" / "images").glob("*.png"))) == 3
+
+
+def test_v2_differs_from_v1_only_in_its_test_sets():
+    from pebal.data.synthetic.scene import TEST_SETS_V2
+
+    assert render_job(5, SIZE, "train", 3, "2")[0][0].tobytes() == render_job(5, SIZE, "train", 3, "1")[0][0].tobytes()
+    v1, v2 = render_job(5, SIZE, "anomalies-shifted", 3, "1"), render_job(5, SIZE, "anomalies-shifted", 3, "2")
+    assert not np.array_equal(v1[0][0], v2[0][0])
+    label = v2[0][1]
+    assert set(np.unique(label)) <= {0, 1, 255} and (label == 1).any()
+    assert TEST_SETS_V2["anomalies-shifted"].evaluate == "ground"
+    with pytest.raises(ValueError, match="unknown embedded benchmark version"):
+        render_job(5, SIZE, "road-obstacles", 0, "3")

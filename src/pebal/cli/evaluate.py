@@ -12,7 +12,7 @@ are merged (the numbers equal one process's), and only rank 0 prints and writes.
 
 from __future__ import annotations
 
-from pebal.cli.options import device, positive_int
+from pebal.cli.options import device, non_negative_int, positive_int
 
 from pathlib import Path
 
@@ -30,6 +30,9 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="runs/evaluate", help="folder for results.json and results.md")
     parser.add_argument("--batch-size", type=positive_int, default=8)
     parser.add_argument("--device", default="auto", type=device)
+    parser.add_argument("--paired-bootstrap", type=non_negative_int, default=1000, metavar="N",
+                        help="PEBAL vs each baseline: paired bootstrap over images with N replicates "
+                             "(keeps 4 bytes per pixel per method; 0: off; one process only)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
 
@@ -63,6 +66,9 @@ def _evaluate(args) -> int:
     from pebal.evaluation.report import anomaly_table, summary_markdown, write_json
     from pebal.training.distributed import init_distributed, process_device
     from pebal.training.paths import find_base_checkpoint
+    from pebal.experiments.bootstrap import PerImageCounts
+    from pebal.experiments.paired import paired_methods
+    from pebal.experiments.tables import paired_markdown
 
     if args.root is None:
         if args.dataset != "embedded":
@@ -86,9 +92,17 @@ def _evaluate(args) -> int:
     models = {"pretrained": pretrained, "finetuned": finetuned}
     results: dict = {}
     datasets = _datasets(args)
+    per_image: dict = {}
+    paired = args.paired_bootstrap > 0 and world == 1  # the per-image counts are not gathered across processes
+    if args.paired_bootstrap > 0 and world > 1 and rank == 0:
+        print("note: the paired bootstrap runs in one process only; run without torchrun for paired intervals",
+              file=sys.stderr)
     for name, dataset in datasets.items():
+        if paired:
+            per_image[name] = {m: PerImageCounts() for m in DEFAULT_METHODS}
         results[name] = evaluate_anomaly(dataset, models, finetuned.num_classes, DEFAULT_METHODS,
-                                         batch_size=args.batch_size, device=device, progress=not args.quiet, desc=name)
+                                         batch_size=args.batch_size, device=device, progress=not args.quiet, desc=name,
+                                         per_image=per_image.get(name))
     inlier = args.inlier_dataset or ("synthetic-inlier" if args.dataset == "embedded" else None)
     if inlier:
         from pebal.data.registry import open_dataset
@@ -106,11 +120,18 @@ def _evaluate(args) -> int:
     from pebal.data.registry import describe_dataset
 
     results["datasets"] = {name: describe_dataset(dataset) for name, dataset in datasets.items()}
+    markdown = ""
+    if per_image:
+        results["paired"] = paired_methods(per_image, "pebal", args.paired_bootstrap)
+        markdown = ("\n## PEBAL − each baseline, paired (points; 95 % interval, p over a bootstrap of the test images)\n\n"
+                    + paired_markdown(results["paired"], sets) + "\n")
     out = Path(args.out)
     write_json(out / "results.json", results)
     methods = list(DEFAULT_METHODS)
-    write_bytes_atomically(out / "results.md", summary_markdown(results, methods, sets).encode())
+    write_bytes_atomically(out / "results.md", (summary_markdown(results, methods, sets) + markdown).encode())
     print(anomaly_table({s: results[s] for s in sets}, methods))
+    if markdown:
+        print(markdown)
     if "miou" in results:
         m = results["miou"]
         print(f"inlier mIoU: before {100 * m['pretrained']['miou']:.2f}  after {100 * m['finetuned']['miou']:.2f}")

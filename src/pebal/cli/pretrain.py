@@ -18,7 +18,7 @@ from pathlib import Path
 _FIELDS = (
     "data_root", "data_seed", "size", "output", "seed", "steps", "time_budget_s", "batch_size", "lr",
     "weight_decay", "warmup_steps", "scale_range", "crop_size", "colour_jitter", "class_weight_power", "max_class_weight",
-    "ohem_fraction", "threads", "eval_every", "log_every", "max_train_images", "max_val_images",
+    "ohem_fraction", "threads", "eval_every", "log_every", "max_train_images", "max_val_images", "init_checkpoint",
 )
 
 
@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-every", type=int)
     parser.add_argument("--max-train-images", type=int)
     parser.add_argument("--max-val-images", type=int)
+    parser.add_argument("--init-checkpoint", help="start from these weights (same architecture), e.g. the v1 model")
     parser.add_argument("--no-colour-baseline", action="store_true", help="skip the colour-classifier control")
 
 

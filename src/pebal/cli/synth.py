@@ -25,13 +25,17 @@ def register(subparsers) -> None:
     parser.add_argument("--out", required=True, help="output folder (e.g. .cache/synth)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="benchmark seed (default 0)")
     parser.add_argument("--size", type=_size, default=(128, 256), help="HxW (default 128x256)")
-    parser.add_argument("--count", type=non_negative_int, default=300, help="scenes per anomaly test set (default 300)")
-    parser.add_argument("--train", type=non_negative_int, default=3000, help="inlier training scenes (default 3000)")
-    parser.add_argument("--val", type=non_negative_int, default=300, help="inlier validation scenes (default 300)")
-    parser.add_argument("--oe", type=non_negative_int, default=600, help="outlier-exposure cut-outs (default 600)")
+    parser.add_argument("--count", type=non_negative_int,
+                        help="scenes per anomaly test set (default: the version's, 300 for v1, 1000 for v2)")
+    parser.add_argument("--train", type=non_negative_int,
+                        help="inlier training scenes (default: the version's, 3000 for v1, 6000 for v2)")
+    parser.add_argument("--val", type=non_negative_int, help="inlier validation scenes (default 300)")
+    parser.add_argument("--oe", type=non_negative_int, help="outlier-exposure cut-outs (default 600)")
     parser.add_argument("--workers", type=positive_int, default=1, help="rendering processes (default 1)")
     parser.add_argument("--verify", action="store_true",
                         help="on reuse compare every file's SHA-256 with the manifest (default: sizes only)")
+    parser.add_argument("--benchmark-version", choices=("1", "2"),
+                        help="embedded benchmark version (default: the one already under --out, else 1)")
     parser.set_defaults(func=run)
 
 
@@ -39,12 +43,18 @@ def run(args) -> int:
     import json
     import time
 
-    from pebal.data.synthetic import SynthCounts, ensure_benchmark
+    from pathlib import Path
 
-    counts = SynthCounts(train=args.train, val=args.val, outlier_exposure=args.oe, test=args.count)
+    from pebal.data.synthetic import SynthCounts, ensure_benchmark
+    from pebal.data.synthetic.cache import VERSION_COUNTS, _existing_version
+
+    version = args.benchmark_version or _existing_version(Path(args.out))
+    default = VERSION_COUNTS[version]
+    given = {"train": args.train, "val": args.val, "outlier_exposure": args.oe, "test": args.count}
+    counts = SynthCounts(**{k: getattr(default, k) if v is None else v for k, v in given.items()})
     start = time.perf_counter()
     root = ensure_benchmark(args.out, seed=args.seed, size=args.size, counts=counts, workers=args.workers, log=print,
-                            verify=args.verify)
+                            verify=args.verify, version=version)
     manifest = json.loads((root / "manifest.json").read_text())
     print(f"benchmark ready at {root} in {time.perf_counter() - start:.1f} s: seed {manifest['seed']}, "
           f"size {manifest['size'][0]}x{manifest['size'][1]}, counts {manifest['counts']}, "

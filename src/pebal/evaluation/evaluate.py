@@ -57,11 +57,14 @@ def evaluate_anomaly(
     progress: bool = True,
     desc: str = "evaluate",
     curves: bool = False,
+    per_image: dict | None = None,
 ) -> dict[str, dict]:
     """Pixel metrics of every method on an anomaly data set (labels 0 / 1 / 255).
 
     Returns ``{method: {"auroc", "ap", "fpr95", ...}}``; with ``curves=True`` each entry also
-    holds ``"curves"``: the ROC and PR curves, decimated for plotting.
+    holds ``"curves"``: the ROC and PR curves, decimated for plotting. ``per_image``: optional
+    ``{method: state}`` whose ``update(scores, labels)`` is fed the same score maps (e.g.
+    :class:`pebal.experiments.PerImageCounts`, for paired comparisons).
     """
     methods = dict(DEFAULT_METHODS if methods is None else methods)
     for name, (model_key, score_name) in methods.items():
@@ -82,6 +85,8 @@ def evaluate_anomaly(
         for name, (model_key, score_name) in methods.items():
             scores = get_score(score_name)(logits[model_key], num_classes).cpu().numpy()
             states[name].update(scores, labels)
+            if per_image is not None and name in per_image:
+                per_image[name].update(scores, labels)
         bar.update(len(batch) * world)
     bar.close()
     results = {}

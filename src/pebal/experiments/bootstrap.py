@@ -5,10 +5,11 @@ and inlier scores (as :class:`pebal.metrics.AnomalyMetrics` does, 4 bytes per pi
 ``finish()`` every image's counts are binned on the *global* anomaly keys: a row of
 ``positives`` (U,) and ``negatives`` (2U+1,) per image (sparse). A bootstrap replicate draws
 images with replacement (a seeded ``numpy.random.Generator``); its exact
-:class:`~pebal.metrics.PixelCounts` is the multiplicity-weighted sum of the rows, with the
-anomaly keys that no drawn image holds removed (their inlier bins merged into the
-neighbouring bin), so every replicate's metrics equal those of pooling the drawn images'
-pixels, without re-sorting a single pixel.
+:class:`~pebal.metrics.PixelCounts` is the multiplicity-weighted sum of the rows, so every
+replicate's metrics equal those of pooling the drawn images' pixels, without re-sorting a
+single pixel. AUROC, AP and FPR95 are computed for a block of replicates at once
+(:func:`replicate_metrics`); the draws depend only on the seed and the number of images, so
+two methods scored on the same images are paired draw by draw (:mod:`.paired`).
 """
 
 from __future__ import annotations
@@ -79,16 +80,19 @@ class PerImageCounts:
             if self.bits is None:
                 raise ValueError("no image was added")
             keys, _ = unique_counts([k for keys in self._pos for k in keys], self.bits)
-            u = keys.size
-            pos_rows, neg_rows = [], []
-            for pos, neg in zip(self._pos, self._neg, strict=True):
-                p = np.concatenate(pos) if pos else np.zeros(0, keys.dtype)
-                n = np.concatenate(neg) if neg else np.zeros(0, keys.dtype)
-                pos_rows.append(sp.csr_matrix(np.bincount(np.searchsorted(keys, p), minlength=u)[None]))
-                # bin 2j: strictly between keys j-1 and j; bin 2j+1: equal to key j
-                bins = np.searchsorted(keys, n, "left") + np.searchsorted(keys, n, "right")
-                neg_rows.append(sp.csr_matrix(np.bincount(bins, minlength=2 * u + 1)[None]))
-            self._rows = (keys, sp.vstack(pos_rows).tocsr(), sp.vstack(neg_rows).tocsr())
+            u, n_img = keys.size, self.num_images
+
+            def rows(per_image, width, binning):
+                # one sparse (I, width) matrix of per-image bin counts; duplicates are summed
+                parts = [np.concatenate(p) if p else np.zeros(0, keys.dtype) for p in per_image]
+                image = np.repeat(np.arange(n_img), [q.size for q in parts])
+                bins = binning(np.concatenate(parts) if parts else np.zeros(0, keys.dtype))
+                return sp.coo_matrix((np.ones(bins.size, np.int64), (image, bins)), shape=(n_img, width)).tocsr()
+
+            pos = rows(self._pos, u, lambda k: np.searchsorted(keys, k))
+            # bin 2j: strictly between keys j-1 and j; bin 2j+1: equal to key j
+            neg = rows(self._neg, 2 * u + 1, lambda k: np.searchsorted(keys, k, "left") + np.searchsorted(keys, k, "right"))
+            self._rows = (keys, pos, neg)
         return self._rows
 
     def counts(self, weights: np.ndarray | None = None) -> PixelCounts:
@@ -103,25 +107,68 @@ class PerImageCounts:
     def metrics(self) -> dict:
         return metrics_from_counts(self.counts())
 
-    def bootstrap(self, num_samples: int = 1000, seed: int = 0, metrics=METRICS) -> dict[str, np.ndarray]:
+    def bootstrap(self, num_samples: int = 1000, seed: int = 0, metrics=METRICS,
+                  chunk: int | None = None) -> dict[str, np.ndarray]:
         """``num_samples`` replicates of each metric over images drawn with replacement.
 
         The draws depend only on ``seed`` and the number of images, so runs of different
-        training seeds on the same test set share them (their replicates can be averaged).
+        training seeds on the same test set share them (their replicates can be averaged), and
+        two methods scored on the same images are paired draw by draw (:mod:`.paired`).
         A replicate without anomaly (or inlier) pixels gives NaN.
+
+        AUROC, AP and FPR95 are computed ``chunk`` replicates at a time on the global keys
+        (:func:`replicate_metrics`; default: as many as keep each dense block near 4 M entries);
+        other metrics one replicate at a time.
         """
         rng = np.random.default_rng(seed)
         n = self.num_images
+        weights = np.stack([np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(num_samples)]) \
+            if num_samples else np.zeros((0, n), np.int64)
         out = {m: np.full(num_samples, np.nan) for m in metrics}
-        for b in range(num_samples):
-            weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
-            counts = self.counts(weights)
-            if counts.keys.size == 0 or counts.num_negative == 0:
-                continue
-            values = metrics_from_counts(counts)
-            for m in metrics:
-                out[m][b] = values[m]
+        fast = [m for m in metrics if m in METRICS]
+        if fast:
+            keys, pos, neg = self._finish()
+            pos_t, neg_t = pos.T.tocsr(), neg.T.tocsr()
+            chunk = chunk or int(np.clip(4_000_000 // (2 * keys.size + 1), 1, 64))
+            for start in range(0, num_samples, chunk):
+                w = weights[start:start + chunk].T.astype(np.float64)  # (I, C)
+                values = replicate_metrics(np.rint(pos_t @ w).T, np.rint(neg_t @ w).T)
+                for m in fast:
+                    out[m][start:start + chunk] = values[m]
+        for m in (m for m in metrics if m not in METRICS):
+            for b in range(num_samples):
+                counts = self.counts(weights[b])
+                if counts.keys.size and counts.num_negative:
+                    out[m][b] = metrics_from_counts(counts)[m]
         return out
+
+
+def replicate_metrics(positives: np.ndarray, negatives: np.ndarray) -> dict[str, np.ndarray]:
+    """AUROC, AP and FPR95 (first rule) of C replicates at once, from dense counts on shared keys.
+
+    Shapes: positives (C, U), negatives (C, 2U+1), the :class:`PixelCounts` layout of each row
+    (keys of zero count allowed: they add nothing to any of the three sums, and the FPR95
+    threshold always falls on a key of non-zero count). Returns arrays (C,); NaN where a row
+    has no anomaly or no inlier pixel. Equal to :func:`metrics_from_counts` to float rounding.
+    """
+    p = positives.astype(np.float64)
+    csum = np.cumsum(negatives.astype(np.float64), axis=1)
+    below = csum[:, 0:-1:2]  # inliers strictly below key j
+    equal = negatives[:, 1::2].astype(np.float64)
+    total_p, total_n = p.sum(axis=1), csum[:, -1]
+    tp = np.cumsum(p[:, ::-1], axis=1)[:, ::-1]
+    fp = total_n[:, None] - below
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auroc = np.sum(p * (2 * below + equal), axis=1) / (2 * total_p * total_n)
+        precision = np.where(p > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0)
+        ap = np.sum(p * precision, axis=1) / total_p
+        recall = tp / total_p[:, None]
+    j = np.count_nonzero(recall >= 0.95, axis=1) - 1
+    fpr95 = fp[np.arange(fp.shape[0]), np.maximum(j, 0)] / total_n
+    bad = (total_p == 0) | (total_n == 0)
+    for a in (auroc, ap, fpr95):
+        a[bad] = np.nan
+    return {"auroc": auroc, "ap": ap, "fpr95": fpr95}
 
 
 def percentile_interval(replicates: np.ndarray, level: float = 0.95) -> tuple[float, float]:

@@ -22,10 +22,27 @@ Scorer = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 FITTED_SCORES = ("sml", "mahalanobis")
 
 
+def _smoothed(scorer: Scorer, kernel: int) -> Scorer:
+    """``scorer`` followed by a ``kernel`` x ``kernel`` Gaussian (sigma 1, reflect border; 1: none)."""
+    from pebal.energy import gaussian_smooth
+
+    if kernel == 1:
+        return scorer
+    return lambda logits, features: gaussian_smooth(scorer(logits, features).float(), kernel, 1.0)
+
+
 def build_scorers(names: list[str], num_classes: int, sml=None, mahalanobis=None) -> dict[str, Scorer]:
-    """Scorers by name; ``sml`` / ``mahalanobis``: the fitted statistics those two need."""
+    """Scorers by name; ``sml`` / ``mahalanobis``: the fitted statistics those two need.
+    ``NAME@kK`` is score ``NAME`` smoothed by a K x K Gaussian with sigma 1 (``energy@k7`` is
+    ``pebal``; ``@k1`` leaves the score as it is)."""
     scorers: dict[str, Scorer] = {}
-    for name in names:
+    for full in names:
+        name, _, kernel = full.partition("@k")
+        if kernel:
+            if not kernel.isdigit() or int(kernel) % 2 != 1:
+                raise ValueError(f"score {full!r}: the smoothing suffix must be @k<odd kernel size>, e.g. energy@k3")
+            scorers[full] = _smoothed(build_scorers([name], num_classes, sml, mahalanobis)[name], int(kernel))
+            continue
         if name == "sml":
             if sml is None:
                 raise ValueError("the 'sml' score needs fitted SML statistics")

@@ -252,6 +252,18 @@ def _same_run(out: Path, seed: int, fingerprint: str, score: str, evaluation: di
     return None
 
 
+def _same_training(out: Path, seed: int, fingerprint: str) -> Path | None:
+    """The checkpoint of a finished run with the same training fingerprint (here or in a sibling
+    experiment folder), whatever it was scored with: a new score or test set needs no training."""
+    import json
+
+    for path in sorted(out.glob(f"runs/*/seed_{seed}/{RESULT_FILE}")) + sorted(out.parent.glob(f"*/runs/*/seed_{seed}/{RESULT_FILE}")):
+        result = json.loads(path.read_text())
+        if result.get("outlier_pool", {}).get("fingerprint") == fingerprint and Path(result["checkpoint"]).is_file():
+            return Path(result["checkpoint"])
+    return None
+
+
 def _trained_run(spec, preset, setting: Setting, seed, overrides, out, test_sets, evaluation, device, progress,
                  log) -> Path:
     import json
@@ -277,9 +289,13 @@ def _trained_run(spec, preset, setting: Setting, seed, overrides, out, test_sets
         result["scores"] = {setting.score: result["scores"][setting.score]}
         write_json(result_path, result)
         return result_path
-    log(f"train {setting.name} seed {seed}")
     started = time.perf_counter()
-    path = finetune(cfg, resume=True)
+    path = _same_training(out, seed, pool["fingerprint"])
+    if path is None:
+        log(f"train {setting.name} seed {seed}")
+        path = finetune(cfg, resume=True)
+    else:
+        log(f"evaluate the checkpoint {path} for {setting.name} seed {seed}: the same training run")
     model = load_checkpoint(path).to(device)
     scorers = build_scorers([setting.score], model.num_classes)
     result = {"setting": setting.name, "seed": seed, "preset": cfg.preset, "checkpoint": str(path),
@@ -304,13 +320,16 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
     replicates of every seed share their image draws, so they are averaged draw by draw)."""
     from pebal.experiments.bootstrap import percentile_interval
 
-    rows = []
+    from pebal.experiments.paired import paired_rows
+
+    rows, row_entries = [], []
     for setting in spec.settings:
         key = setting.name if setting.trained else "pretrained"
         results = [runs[(key, s)] for s in seeds]
         metrics = {}
+        row_entries.append({s: [r["scores"][setting.score][s] for r in results] for s in set_names})
         for set_name in set_names:
-            entries = [r["scores"][setting.score][set_name] for r in results]
+            entries = row_entries[-1][set_name]
             metrics[set_name] = {}
             for m in METRICS:
                 summary = _summary([e[m] for e in entries])
@@ -326,7 +345,28 @@ def aggregate(spec: ExperimentSpec, runs: dict[tuple[str, int], dict], seeds: li
             row["efficiency"] = {k: _summary([r["efficiency"][k] for r in results])
                                  for k, v in results[0]["efficiency"].items() if isinstance(v, (int, float))}
         rows.append(row)
-    return {"experiment": spec.name, "title": spec.title, "seeds": seeds, "test_sets": set_names, "rows": rows}
+    return {"experiment": spec.name, "title": spec.title, "seeds": seeds, "test_sets": set_names, "rows": rows,
+            "paired": paired_rows(rows, row_entries, set_names, ordering=spec.ordering, extra=spec.compare)}
+
+
+def _shift_miou(cfg, out: Path, device, log) -> dict:
+    """The pretrained model's val mIoU under each shift (:func:`.breakdown.shifted_miou`), cached."""
+    import json
+
+    from pebal.experiments.breakdown import shifted_miou
+    from pebal.models import load_checkpoint
+
+    path = out / "shift_miou.json"
+    key = {"checkpoint": str(cfg.checkpoint), "seed": cfg.data.benchmark_seed, "size": list(cfg.data.size)}
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("key") == key:
+            return cached["miou"]
+    log("inlier mIoU of the pretrained model under each shift")
+    miou = shifted_miou(load_checkpoint(cfg.checkpoint).to(device), cfg.data.benchmark_seed, tuple(cfg.data.size),
+                        device=device)
+    write_json(path, {"key": key, "miou": miou})
+    return miou
 
 
 def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seeds: list[int] | None = None,
@@ -365,6 +405,10 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     require_paths(base_cfg)
     ensure_embedded_data(base_cfg)
     test_sets = _test_sets(base_cfg, chosen)
+    if spec.breakdown:
+        from pebal.experiments.breakdown import breakdown_sets
+
+        test_sets.update(breakdown_sets(test_sets))
     evaluation = _evaluation_key(spec, test_sets, chosen)
     write_json(out / "experiment.json", {"spec": spec.to_dict(), "preset": preset, "seeds": seeds,
                                          "overrides": overrides, "test_sets": chosen or ["embedded"]})
@@ -382,6 +426,8 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
                 runs[(setting.name, seed)] = json.loads(path.read_text())
     results = aggregate(spec, runs, seeds, list(test_sets))
     results["preset"], results["overrides"] = preset, overrides
+    if spec.breakdown and not chosen:
+        results["shift_miou"] = _shift_miou(base_cfg, out, device, log)
     table = experiment_markdown(results, spec.row_header, spec.table)
     if spec.ordering:
         from pebal.experiments.ordering import check_ordering, ordering_markdown

@@ -70,6 +70,8 @@ class ExperimentSpec:
     segmentation: bool = True  # mIoU of every model on the val split
     inference_images: int = 20  # images timed for the efficiency table
     ordering: bool = False  # check the paper's claim that each row improves on the one above (Table 5)
+    breakdown: bool = False  # also per anomaly-size bin and shift type, and mIoU under each shift (.breakdown)
+    compare: list[list[str]] = field(default_factory=list)  # extra paired comparisons [A, B] (setting names): B - A
 
     def to_dict(self) -> dict:
         from dataclasses import asdict
@@ -111,6 +113,9 @@ def load_spec(name_or_path: str | Path) -> ExperimentSpec:
     if len(set(names)) != len(names) or "pretrained" in names:
         raise ValueError(f"experiment file {path}: setting names must be unique and not 'pretrained', got {names}")
     spec = ExperimentSpec(settings=settings, **{"name": path.stem, **data})
+    for pair in spec.compare:
+        if not (isinstance(pair, list) and len(pair) == 2 and set(pair) <= set(names)):
+            raise ValueError(f"experiment file {path}: compare entries must be [A, B] setting names from {names}, got {pair!r}")
     if spec.table not in TABLES:
         raise ValueError(f"experiment file {path}: table must be one of {TABLES}, got {spec.table!r}")
     return spec

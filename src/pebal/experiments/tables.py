@@ -2,7 +2,9 @@
 
 Anomaly tables (paper Tables 1, 5, 6, 7): one row per setting, AUROC / AP / FPR95 (%) per
 test set as ``mean ± std`` over seeds, then a second table with the 95% bootstrap intervals
-(over test images) of AP and FPR95. The efficiency table: parameters and seconds.
+(over test images) of AP and FPR95, then the paired comparisons (:mod:`.paired`): the
+difference of two rows with its paired 95 % interval and p-value. The efficiency table:
+parameters and seconds.
 """
 
 from __future__ import annotations
@@ -58,6 +60,25 @@ def anomaly_markdown(results: dict, row_header: str = "method") -> str:
     return "\n".join(lines)
 
 
+def paired_cell(entry: dict) -> str:
+    """``+1.23 [+0.40, +2.05] p=0.004`` in points (a dash for a NaN interval)."""
+    lo, hi = entry["ci95"]
+    if lo != lo:
+        return f"{100 * entry['difference']:+.2f} —"
+    return f"{100 * entry['difference']:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}] p={entry['p_value']:.3f}"
+
+
+def paired_markdown(paired: list[dict], sets: list[str], metrics=("ap", "fpr95", "auroc")) -> str:
+    """One row per compared pair ``B − A`` (points), paired 95 % interval and p-value per set and metric."""
+    labels = dict(COLUMNS)
+    head = ["B − A", *(f"{s} Δ{labels[m]}" for s in sets for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    for record in paired:
+        cells = [f"{record['b']} − {record['a']}", *(paired_cell(record["sets"][s][m]) for s in sets for m in metrics)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def efficiency_markdown(results: dict, row_header: str = "method") -> str:
     cols = (("trainable_parameters", "trainable params", 1, 0), ("total_parameters", "total params", 1, 0),
             ("seconds_per_step", "s / step", 1, 3), ("seconds_per_epoch", "s / epoch", 1, 1),
@@ -72,11 +93,41 @@ def efficiency_markdown(results: dict, row_header: str = "method") -> str:
     return "\n".join(lines)
 
 
+def breakdown_markdown(results: dict, views: list[str], metric: str, row_header: str = "method") -> str:
+    """One row per setting, one column per breakdown view (``set | bin`` or ``set | shift``): ``metric`` in %."""
+    lines = ["| " + " | ".join([row_header, *views]) + " |", "|---|" + "---:|" * len(views)]
+    for row in results["rows"]:
+        lines.append("| " + " | ".join([row["label"], *(_pm(row["metrics"][v][metric]) for v in views)]) + " |")
+    return "\n".join(lines)
+
+
+def shift_miou_markdown(miou: dict) -> str:
+    """mIoU (%) of the inlier model on the val scenes, unshifted and under each shift."""
+    return "\n".join(["| val scenes | mIoU |", "|---|---:|",
+                      *(f"| {kind} | {100 * entry['miou']:.2f} |" for kind, entry in miou.items())])
+
+
 def experiment_markdown(results: dict, row_header: str = "method", table: str = "anomaly") -> str:
     seeds = ", ".join(str(s) for s in results["seeds"])
+    sets = [s for s in results["test_sets"] if " | " not in s]
+    views = [s for s in results["test_sets"] if " | " in s]
+    base = {**results, "test_sets": sets}
     parts = [f"# {results['title'] or results['experiment']}", "",
              f"Seeds: {seeds}. Values in %: mean ± std over seeds; intervals: 95% percentile bootstrap "
-             "over test images of the seed-mean.", "", anomaly_markdown(results, row_header)]
+             "over test images of the seed-mean.", "", anomaly_markdown(base, row_header)]
+    if results.get("paired"):
+        parts += ["", "Paired differences B − A (points; 95 % interval and two-sided p over a paired bootstrap of "
+                  "the test images" + (" and the seeds" if len(results["seeds"]) > 1 else "") + "):", "",
+                  paired_markdown(results["paired"], sets)]
+    for metric, label in (("ap", "AP"), ("fpr95", "FPR95"), ("auroc", "AUROC")) if views else ():
+        parts += ["", f"{label} (%) per anomaly size (visible pixels of a connected anomaly; the other anomalies "
+                  "not evaluated) and per shift type:", "", breakdown_markdown(results, views, metric, row_header)]
+    if views and results.get("paired"):
+        parts += ["", "Paired AP differences B − A per view (points):", "",
+                  paired_markdown(results["paired"], views, metrics=("ap",))]
+    if results.get("shift_miou"):
+        parts += ["", "Inlier mIoU of the pretrained model on the val scenes under each shift:", "",
+                  shift_miou_markdown(results["shift_miou"])]
     if table == "efficiency":
         parts += ["", efficiency_markdown(results, row_header)]
     return "\n".join(parts) + "\n"
@@ -89,7 +140,7 @@ def plot_experiment(results: dict, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sets = results["test_sets"]
+    sets = [s for s in results["test_sets"] if " | " not in s]
     labels = [r["label"] for r in results["rows"]]
     fig, axes = plt.subplots(1, len(sets), figsize=(max(4.0, 0.6 * len(labels) + 2) * len(sets), 3.5), squeeze=False)
     for ax, s in zip(axes[0], sets, strict=True):

@@ -64,6 +64,7 @@ class PretrainConfig:
     log_every: int = 50
     max_train_images: int | None = None
     max_val_images: int | None = None
+    init_checkpoint: str | None = None  # start from these weights (a pebal safetensors file of the same architecture)
 
 
 def load_split(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +206,11 @@ def open_synthetic_split(cfg: PretrainConfig, split: str):
     from pebal.data import open_dataset
     from pebal.data.synthetic import ensure_benchmark
 
-    ensure_benchmark(cfg.data_root, seed=cfg.data_seed, size=tuple(cfg.size))
+    # at_least: a benchmark with more scenes (e.g. v2's 6,000 training scenes) is used as it is
+    from pathlib import Path
+
+    if not (Path(cfg.data_root) / "manifest.json").is_file():
+        ensure_benchmark(cfg.data_root, seed=cfg.data_seed, size=tuple(cfg.size), at_least=True)
     return open_dataset("synthetic-inlier", cfg.data_root, split=split)
 
 
@@ -238,6 +243,11 @@ def pretrain(
     log(f"train {len(train_images)} images, val {len(val_images)} images, {train_images.shape[1:3]}")
     weights = class_weights(train_labels, cfg.num_classes, cfg.class_weight_power, cfg.max_class_weight)
     network = create_model(cfg.architecture, num_classes=cfg.num_classes, generator=generator, **cfg.model_kwargs)
+    if cfg.init_checkpoint is not None:
+        from safetensors.torch import load_file
+
+        network.load_state_dict(load_file(cfg.init_checkpoint))  # strict: same architecture and classes
+        log(f"initialised from {cfg.init_checkpoint}")
     optimiser = torch.optim.AdamW(network.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_params = sum(p.numel() for p in network.parameters())
     log(f"{cfg.architecture}: {n_params} parameters; class weights {[round(float(w), 2) for w in weights]}")

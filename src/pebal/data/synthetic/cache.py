@@ -41,7 +41,7 @@ from pebal.atomic import write_bytes_atomically
 from pebal.data.synthetic.families import ANOMALY_FAMILIES, OE_FAMILIES
 from pebal.data.synthetic.ledger import (MANAGED, Ledger, delete_owned, file_state, foreign_files, old_temporaries,
                                          read_json)
-from pebal.data.synthetic.scene import TEST_SETS, USED_TRAIN_IDS
+from pebal.data.synthetic.scene import TEST_SETS, USED_TRAIN_IDS, test_set_specs
 from pebal.data.synthetic.writer import job_files, run_jobs
 from pebal.errors import CacheConflictError
 
@@ -67,6 +67,11 @@ class SynthCounts:
                 raise ValueError(f"SynthCounts.{name} must be an integer >= 0, got {value!r}")
 
 
+#: The counts each benchmark version is published with (v2: 1,000 scenes per test set, so that a
+#: paired AP interval between two trained methods is about +-1.5 points; 6,000 training scenes).
+VERSION_COUNTS = {"1": SynthCounts(), "2": SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)}
+
+
 def _as_counts(counts) -> SynthCounts:
     if counts is None:
         return SynthCounts()
@@ -87,7 +92,7 @@ def all_jobs(counts: SynthCounts) -> list[tuple[str, int]]:
 
 def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, int] = DEFAULT_SIZE,
                      counts: SynthCounts | dict | None = None, workers: int = 1, log=None,
-                     at_least: bool = False, verify: bool = False) -> Path:
+                     at_least: bool = False, verify: bool = False, version: str | None = None) -> Path:
     """Generate the benchmark under ``root`` (or reuse or repair it) and return ``root`` as a Path.
 
     Args:
@@ -100,6 +105,9 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
             are all at least ``counts`` (item ``i`` of a split never depends on the counts,
             so a larger benchmark contains the smaller one); never delete anything then.
         verify: on reuse compare every file's SHA-256 with the manifest, not only its size.
+        version: the benchmark version ("1", "2": :data:`~pebal.data.synthetic.scene.TEST_SETS_BY_VERSION`);
+            None: the version already under ``root``, or ``GENERATOR_VERSION`` for a new folder
+            (so a caller that does not choose never replaces one version by another).
 
     Raises:
         CacheConflictError: a generated folder holds files the cache did not write.
@@ -113,7 +121,9 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
         raise ValueError(f"seed must be >= 0, got {seed}")
     if root.exists() and not root.is_dir():
         raise CacheConflictError(f"benchmark folder {root} is a file; expected a folder (or a path that does not exist)")
-    config = {"generator": "pebal.data.synthetic", "version": GENERATOR_VERSION, "seed": int(seed), "size": [h, w]}
+    version = _existing_version(root) if version is None else str(version)
+    test_set_specs(version)  # a clear error for an unknown version
+    config = {"generator": "pebal.data.synthetic", "version": version, "seed": int(seed), "size": [h, w]}
     ready, _, _ = _check_manifest(root, config, counts, at_least, verify)
     if ready:
         return root
@@ -129,10 +139,34 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
         if damaged:
             say(f"synth: {len(damaged)} file(s) of the benchmark at {root} are damaged or missing: "
                 f"{', '.join(damaged[:5])}{' ...' if len(damaged) > 5 else ''}; re-rendering them")
+        if at_least and found_counts is None:  # complete what is there, never shrink it
+            on_disk = _counts_on_disk(root, config)
+            counts = SynthCounts(**{k: max(v, on_disk[k]) for k, v in asdict(counts).items()})
         _generate(root, config, found_counts or counts, workers, log, verify)
         if damaged:
             say(f"synth: repaired {len(damaged)} file(s) in {root}")
     return root
+
+
+def _counts_on_disk(root: Path, config: dict) -> dict[str, int]:
+    """Items of each split already generated under ``root`` for ``config`` (0 for another config)."""
+    found = dict.fromkeys(asdict(SynthCounts()), 0)
+    if read_json(root / _STAMP) != config:
+        return found
+    folders = {"train": "inlier/train/images", "val": "inlier/val/images", "outlier_exposure": "outlier_exposure/images"}
+    for key, folder in folders.items():
+        found[key] = len(list((root / folder).glob("*.png")))
+    found["test"] = min((len(list((root / "test" / name / "original").glob("*.png"))) for name in TEST_SETS), default=0)
+    return found
+
+
+def _existing_version(root: Path) -> str:
+    """The version recorded under ``root`` (manifest, else the generation stamp), else the default."""
+    for name in ("manifest.json", _STAMP):
+        recorded = read_json(root / name)
+        if isinstance(recorded, dict) and "version" in recorded:
+            return str(recorded["version"])
+    return GENERATOR_VERSION
 
 
 def _check_manifest(root: Path, config: dict, counts: SynthCounts, at_least: bool,
@@ -211,7 +245,7 @@ def _generate(root: Path, config: dict, counts: SynthCounts, workers: int, log, 
         log(f"synth: {len(jobs) - len(todo)} of {len(jobs)} items cached, rendering {len(todo)} "
             f"with {workers} worker(s) into {root}")
     ledger.intend([rel for split, index in todo for rel in job_files(split, index)])
-    for split, index, file_hashes, meta in _render(root, seed, (h, w), todo, workers, log):
+    for split, index, file_hashes, meta in _render(root, seed, (h, w), todo, workers, log, config["version"]):
         for rel, sha in file_hashes.items():
             records[rel] = (sha, (root / rel).stat().st_size)
         ledger.record({rel: records[rel] for rel in file_hashes})
@@ -229,7 +263,8 @@ def _generate(root: Path, config: dict, counts: SynthCounts, workers: int, log, 
     digest = hashlib.sha256("".join(f"{rel} {sha}\n" for rel, sha in files.items()).encode()).hexdigest()
     manifest = {**config, "counts": asdict(counts), "train_ids": list(USED_TRAIN_IDS),
                 "test_sets": {name: {"families": list(spec.families), "evaluate": spec.evaluate,
-                                     "weather_shift": spec.shift} for name, spec in TEST_SETS.items()},
+                                     "weather_shift": spec.shift}
+                              for name, spec in test_set_specs(config["version"]).items()},
                 "outlier_exposure_families": list(OE_FAMILIES), "anomaly_families": sorted(ANOMALY_FAMILIES),
                 "png_encoder": "pebal.data.png_writer (Paeth, run-length deflate, fixed Huffman construction)",
                 "numpy_version": np.__version__,  # for information: the golden test covers the output
@@ -273,18 +308,19 @@ def _read_test_meta(root: Path) -> dict[str, dict[int, dict]]:
     return metas
 
 
-def _render(root: Path, seed: int, size, todo, workers: int, log):
+def _render(root: Path, seed: int, size, todo, workers: int, log, version: str = GENERATOR_VERSION):
     chunk = 16
     chunks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
     done = 0
     if workers <= 1 or len(chunks) <= 1:
-        results = (run_jobs(str(root), seed, size, c) for c in chunks)
+        results = (run_jobs(str(root), seed, size, c, version) for c in chunks)
         pool = None
     else:
         import multiprocessing
 
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        results = pool.map(run_jobs, [str(root)] * len(chunks), [seed] * len(chunks), [size] * len(chunks), chunks)
+        results = pool.map(run_jobs, [str(root)] * len(chunks), [seed] * len(chunks), [size] * len(chunks), chunks,
+                           [version] * len(chunks))
     try:
         for result in results:
             yield from result

@@ -10,8 +10,10 @@ and different looks:
   rocks and boulders, tyres, wood, sacks, scattered debris, logs, animals, barrels, tarps —
   with natural, dull, grainy materials, several of them coloured like asphalt or terrain.
 
-Every family is ``draw(rng, px_per_m) -> Sprite`` for an object standing on the ground
-(anchor: bottom centre), sized in metres.
+Every family is ``draw(rng, px_per_m, camouflage=None) -> Sprite`` for an object standing on
+the ground (anchor: bottom centre), sized in metres. ``camouflage`` (benchmark v2) is the
+probability that a rock, boulder, debris or log takes road / terrain colours; None keeps v1's
+looks (rocks 70 % camouflaged, debris and logs always).
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from pebal.labels import IGNORE_INDEX
 OE_COLOURS = [(0.85, 0.12, 0.12), (0.12, 0.35, 0.85), (0.15, 0.7, 0.2), (0.95, 0.8, 0.1), (0.6, 0.2, 0.75),
               (0.95, 0.5, 0.1), (0.95, 0.5, 0.7), (0.1, 0.75, 0.8), (0.95, 0.95, 0.95)]
 CAMOUFLAGE = P.ASPHALT + P.DIRT + P.KERB + [(0.40, 0.42, 0.30), (0.50, 0.48, 0.44)]
+#: Benchmark v2: the look of a rock, a boulder, debris or a log when it is not camouflaged.
+STONE = [(0.74, 0.62, 0.44), (0.58, 0.33, 0.24), (0.86, 0.84, 0.78), (0.66, 0.56, 0.50), (0.50, 0.52, 0.58)]
+RUBBLE = [(0.62, 0.26, 0.18), (0.88, 0.87, 0.83), (0.90, 0.55, 0.12), (0.85, 0.78, 0.25), (0.70, 0.35, 0.28)]
+FRESH_WOOD = [(0.80, 0.64, 0.42), (0.72, 0.55, 0.35), (0.86, 0.74, 0.55)]
+
+
+def _camouflaged(rng, camouflage: float | None, v1_probability: float) -> bool:
+    """Whether an object takes road / terrain colours: with ``v1_probability`` (benchmark v1), or
+    with ``camouflage`` (v2 test sets set it)."""
+    return bool(rng.random() < (v1_probability if camouflage is None else camouflage))
 
 
 def _texture(rng, shape, colour, v, height, grain=0.35, cell=2):
@@ -45,12 +57,13 @@ def _blob(rng, u, v, half_w, half_h, roughness):
 # --------------------------------------------------------------------------- anomalies
 
 
-def rock(rng, px_per_m, big=False):
+def rock(rng, px_per_m, big=False, camouflage: float | None = None):
     size = float(rng.uniform(1.0, 2.2)) if big else float(rng.uniform(0.25, 0.7))
     height = size * float(rng.uniform(0.5, 0.9))
     h, w, u, v = sprite_grid(size, height * 1.05, px_per_m, min_px=3)
     mask = _blob(rng, u, v, size / 2, height / 2, 0.5)
-    colour = jitter(rng, pick(rng, CAMOUFLAGE if rng.random() < 0.7 else P.WALL), 0.12)
+    other = P.WALL if camouflage is None else STONE
+    colour = jitter(rng, pick(rng, CAMOUFLAGE if _camouflaged(rng, camouflage, 0.7) else other), 0.12)
     rgb = _texture(rng, (h, w), colour, v, height, grain=0.6)
     if big and rng.random() < 0.5:  # moss
         moss = value_noise(rng, (h, w), cell=3) > F32(0.6)
@@ -58,11 +71,11 @@ def rock(rng, px_per_m, big=False):
     return Sprite(mask, rgb, IGNORE_INDEX, {"size_m": size})
 
 
-def boulder(rng, px_per_m):
-    return rock(rng, px_per_m, big=True)
+def boulder(rng, px_per_m, camouflage: float | None = None):
+    return rock(rng, px_per_m, big=True, camouflage=camouflage)
 
 
-def tyre(rng, px_per_m):
+def tyre(rng, px_per_m, camouflage: float | None = None):
     radius = float(rng.uniform(0.3, 0.4))
     lying = rng.random() < 0.5
     squash = float(rng.uniform(0.25, 0.4)) if lying else 1.0
@@ -74,7 +87,7 @@ def tyre(rng, px_per_m):
     return Sprite(mask, rgb, IGNORE_INDEX, {"size_m": 2 * radius})
 
 
-def wood(rng, px_per_m):
+def wood(rng, px_per_m, camouflage: float | None = None):
     """A pallet lying on the road (slats with gaps) or a board leaning upright."""
     pallet = rng.random() < 0.5
     width = float(rng.uniform(0.8, 1.3)) if pallet else float(rng.uniform(0.25, 0.45))
@@ -91,7 +104,7 @@ def wood(rng, px_per_m):
     return Sprite(mask, rgb.astype(F32), IGNORE_INDEX, {"size_m": width})
 
 
-def sack(rng, px_per_m):
+def sack(rng, px_per_m, camouflage: float | None = None):
     size = float(rng.uniform(0.4, 0.8))
     height = size * float(rng.uniform(0.6, 1.0))
     h, w, u, v = sprite_grid(size, height * 1.05, px_per_m, min_px=3)
@@ -106,11 +119,15 @@ def sack(rng, px_per_m):
     return Sprite(mask, np.clip(rgb, 0, 1), IGNORE_INDEX, {"size_m": size})
 
 
-def debris(rng, px_per_m):
+def debris(rng, px_per_m, camouflage: float | None = None):
     """Several flat fragments (concrete, asphalt, brick) scattered over a metre or so."""
     spread = float(rng.uniform(0.6, 1.4))
     height = float(rng.uniform(0.12, 0.3))
     h, w, u, v = sprite_grid(spread, height, px_per_m, min_px=3)
+    # v1: every fragment grey (asphalt, paving, concrete); v2: camouflaged or brick / painted rubble
+    palette = P.ASPHALT + P.PAVING + P.WALL
+    if camouflage is not None and not _camouflaged(rng, camouflage, 1.0):
+        palette = RUBBLE
     mask = np.zeros((h, w), bool)
     rgb = np.zeros((h, w, 3), F32)
     for _ in range(int(rng.integers(3, 7))):
@@ -119,26 +136,27 @@ def debris(rng, px_per_m):
         c, s = rotation(rng, 0.4)
         du, dv = u - cu, v - tall / F32(2)
         piece = (np.abs(c * du + s * dv) < size / F32(2)) & (np.abs(-s * du + c * dv) < tall / F32(2)) & (v >= 0)
-        colour = jitter(rng, pick(rng, P.ASPHALT + P.PAVING + P.WALL), 0.12)
+        colour = jitter(rng, pick(rng, palette), 0.12)
         rgb = np.where(piece[..., None], _texture(rng, (h, w), colour, v, height, grain=0.5, cell=1), rgb)
         mask |= piece
     return Sprite(mask, rgb, IGNORE_INDEX, {"size_m": spread})
 
 
-def log(rng, px_per_m):
+def log(rng, px_per_m, camouflage: float | None = None):
     length, diameter = float(rng.uniform(0.9, 2.4)), float(rng.uniform(0.2, 0.4))
     c, s = rotation(rng, 0.1)
     h, w, u, v = sprite_grid(length * 1.05, diameter * 1.3, px_per_m, min_px=3)
     ur, vr = c * u + s * (v - F32(diameter / 2)), -s * u + c * (v - F32(diameter / 2))
     ends = np.maximum(np.abs(ur) - F32(length / 2 - diameter / 2), 0)
     mask = (ends * ends + vr * vr <= F32(diameter * diameter / 4)) & (v >= 0)
-    bark = jitter(rng, pick(rng, P.BARK), 0.15)
+    fresh = camouflage is not None and not _camouflaged(rng, camouflage, 1.0)  # v2: some freshly cut
+    bark = jitter(rng, pick(rng, FRESH_WOOD if fresh else P.BARK), 0.15)
     streaks = value_noise(rng, (h, max(2, w // 6)), cell=1)[:, np.arange(w) * max(2, w // 6) // w]
     rgb = _texture(rng, (h, w), bark, v, diameter, grain=0.3) * (F32(0.7) + F32(0.6) * streaks)[..., None]
     return Sprite(mask, rgb.astype(F32), IGNORE_INDEX, {"size_m": length})
 
 
-def animal(rng, px_per_m):
+def animal(rng, px_per_m, camouflage: float | None = None):
     """A quadruped seen from the side (dog to cow size), plain or patched fur."""
     body = float(rng.uniform(0.7, 1.9))
     leg = body * float(rng.uniform(0.35, 0.5))
@@ -163,7 +181,7 @@ def animal(rng, px_per_m):
     return Sprite(mask, rgb.astype(F32), IGNORE_INDEX, {"size_m": body})
 
 
-def barrel(rng, px_per_m):
+def barrel(rng, px_per_m, camouflage: float | None = None):
     radius, tall = float(rng.uniform(0.28, 0.32)), float(rng.uniform(0.85, 0.95))
     h, w, u, v = sprite_grid(2 * radius, tall + radius * 0.3, px_per_m, min_px=3)
     top = (u / F32(radius)) ** 2 + ((v - F32(tall)) / F32(radius * 0.25)) ** 2 <= F32(1)
@@ -178,7 +196,7 @@ def barrel(rng, px_per_m):
     return Sprite(mask, rgb.astype(F32), IGNORE_INDEX, {"size_m": 2 * radius})
 
 
-def tarp(rng, px_per_m):
+def tarp(rng, px_per_m, camouflage: float | None = None):
     """A crumpled plastic sheet lying on the ground, with folds."""
     width, height = float(rng.uniform(1.0, 2.2)), float(rng.uniform(0.2, 0.6))
     h, w, u, v = sprite_grid(width, height, px_per_m, min_px=3)

@@ -22,6 +22,8 @@ from pebal.data.synthetic.street import (
     draw_sky, facade_shader, sample_camera, sample_lanes, sample_street)
 from pebal.labels import ANOMALY, IGNORE_INDEX, INLIER
 
+#: Train ids of the ground surfaces (road, sidewalk, terrain): the region of interest of ``evaluate="ground"``.
+GROUND = (0, 1, 9)
 #: Train ids the generator uses (a subset of the 19 Cityscapes train ids).
 USED_TRAIN_IDS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13)
 
@@ -31,9 +33,11 @@ class TestSetSpec:
     families: tuple[str, ...]
     size_px: tuple[float, float]  # range of the anomaly's nominal size in pixels at 256 columns
     where: str  # "road" or "anywhere"
-    evaluate: str  # "road": only road + anomaly pixels are evaluated; "all": every pixel
+    evaluate: str  # "road": only road + anomaly pixels are evaluated; "ground": road, sidewalk, terrain; "all": every pixel
     shift: bool  # apply a weather / lighting shift
     occlusion: float  # probability that an occluder is put in front of an anomaly
+    shift_strength: tuple[float, float] = (1.0, 1.0)  # blend of the shifted image over the unshifted one
+    camouflage: float | None = None  # v2: probability of road / terrain colours (None: v1's looks)
 
 
 #: Nominal size (metres) of each family, used to choose the distance for a target pixel size.
@@ -50,6 +54,35 @@ TEST_SETS = {
 }
 
 
+#: Benchmark v2 (generator version "2"): the same inlier scenes, outlier-exposure cut-outs and
+#: anomaly families as v1; the test sets were set, before any method was trained on them, so
+#: that the post-hoc scores of the inlier model land in the span of the real benchmarks
+#: (criteria and measurements: ``benchmarks/bench_benchmark_v2.py``, README). Levers, each
+#: measured with the v1 model's post-hoc scores (AUROC / AP / FPR95 of max logit, 150 scenes):
+#: road-obstacles 86.5 / 11.0 / 57.7 (v1) -> 90.9 / 27.3 / 44.0 with upright objects (a barrel
+#: instead of the flat log), 30 % camouflaged rocks / debris (v1: 70-100 %) and 12-80 px;
+#: anomalies-shifted 73.7 / 4.2 / 77.2 (v1) -> 87.9 / 20.2 / 42.2 with the inliers of the ground
+#: (road, sidewalk, terrain: where an object can lie, as SMIYC's road region of interest)
+#: instead of every pixel (class boundaries are 11 % of the pixels at 128x256), 30 %
+#: camouflage and the shift blended at 30-70 % strength.
+TEST_SETS_V2 = {
+    "road-obstacles": TestSetSpec(("rock", "tyre", "sack", "barrel", "wood", "debris"), (12.0, 80.0),
+                                  "road", "road", False, 0.3, camouflage=0.3),
+    "anomalies-shifted": TestSetSpec(("animal", "boulder", "barrel", "tarp", "log"), (16.0, 90.0),
+                                     "anywhere", "ground", True, 0.25, shift_strength=(0.3, 0.7), camouflage=0.3),
+}
+
+#: Test-set definitions of each benchmark version (the inlier and outlier-exposure splits are shared).
+TEST_SETS_BY_VERSION = {"1": TEST_SETS, "2": TEST_SETS_V2}
+
+
+def test_set_specs(version: str = "1") -> dict[str, TestSetSpec]:
+    """The test sets of benchmark ``version`` ("1" or "2")."""
+    if version not in TEST_SETS_BY_VERSION:
+        raise ValueError(f"unknown embedded benchmark version {version!r}; valid: {', '.join(TEST_SETS_BY_VERSION)}")
+    return TEST_SETS_BY_VERSION[version]
+
+
 @dataclass
 class Scene:
     image: np.ndarray  # (H, W, 3) uint8
@@ -62,33 +95,47 @@ class Scene:
         if evaluate == "road":
             out = np.full(self.label.shape, IGNORE_INDEX, np.uint8)
             out[self.label == ROAD] = INLIER
+        elif evaluate == "ground":  # v2: the surfaces an object can lie on (road, sidewalk, terrain)
+            out = np.full(self.label.shape, IGNORE_INDEX, np.uint8)
+            out[np.isin(self.label, GROUND)] = INLIER
         else:
             out = np.where(self.label == IGNORE_INDEX, IGNORE_INDEX, INLIER).astype(np.uint8)
         out[self.anomaly] = ANOMALY
         return out
 
 
-def render_scene(rng: np.random.Generator, size: tuple[int, int], test_set: str | None = None,
-                 max_attempts: int = 20) -> Scene:
+def render_scene(rng: np.random.Generator, size: tuple[int, int], test_set: str | TestSetSpec | None = None,
+                 max_attempts: int = 20, shift: str | None = None, version: str = "1") -> Scene:
     """Render an inlier scene (``test_set=None``) or a scene of the anomaly set ``test_set``.
 
     Test scenes are redrawn (from the same generator, so still deterministic) until every
     anomaly shows at least 16 visible pixels, 8 px across, and 30 % of its drawn area.
+    ``shift`` (one of :data:`~pebal.data.synthetic.effects.SHIFTS`, inlier scenes only) puts
+    the test sets' weather / lighting shift on an inlier scene, to measure the inlier model
+    under it; its labels are the scene's own. ``version``: the benchmark whose test-set
+    definition ``test_set`` names (or ``test_set`` is a :class:`TestSetSpec` itself).
     """
+    if shift is not None and (test_set is not None or shift not in SHIFTS):
+        raise ValueError(f"shift must be one of {SHIFTS} and is for inlier scenes only; got shift={shift!r}, "
+                         f"test_set={test_set!r}")
     spec = None
-    if test_set is not None:
-        if test_set not in TEST_SETS:
-            raise ValueError(f"unknown test set {test_set!r}; valid: {', '.join(TEST_SETS)}")
-        spec = TEST_SETS[test_set]
+    if isinstance(test_set, TestSetSpec):
+        spec = test_set
+    elif test_set is not None:
+        specs = test_set_specs(version)
+        if test_set not in specs:
+            raise ValueError(f"unknown test set {test_set!r}; valid: {', '.join(specs)}")
+        spec = specs[test_set]
     for _ in range(max_attempts):
-        scene = _render(rng, size, spec)
+        scene = _render(rng, size, spec, shift)
         if spec is None or all(a["accepted"] for a in scene.meta["anomalies"]):
             return scene
     raise RuntimeError(f"could not place visible anomalies for {test_set!r} in {max_attempts} attempts "
                        f"at size {size}; the image is probably too small")
 
 
-def _render(rng: np.random.Generator, size: tuple[int, int], spec: TestSetSpec | None) -> Scene:
+def _render(rng: np.random.Generator, size: tuple[int, int], spec: TestSetSpec | None,
+            forced_shift: str | None = None) -> Scene:
     h, w = size
     cam = sample_camera(rng, h, w)
     street = sample_street(rng)
@@ -110,10 +157,18 @@ def _render(rng: np.random.Generator, size: tuple[int, int], spec: TestSetSpec |
         if instance is not None:
             drawn[instance] = count
     mild_lighting(canvas, rng)
-    shift = None
+    shift = forced_shift
     if spec is not None and spec.shift:
         shift = SHIFTS[int(rng.integers(len(SHIFTS)))]
-        weather_shift(canvas, rng, shift)
+    if shift is not None:
+        strength = spec.shift_strength if spec is not None else (1.0, 1.0)
+        if strength == (1.0, 1.0):
+            weather_shift(canvas, rng, shift)
+        else:  # a milder shift: the shifted image blended over the unshifted one
+            before = canvas.rgb.copy()
+            weather_shift(canvas, rng, shift)
+            t = np.float32(rng.uniform(*strength))
+            canvas.rgb[:] = before + t * (canvas.rgb - before)
     image = camera_effects(canvas, rng)
     for record in anomalies:
         _measure(record, canvas.instance == record["instance"], drawn.get(record["instance"], 0))
@@ -158,7 +213,8 @@ def _place_anomalies(rng, cam, street, spec: TestSetSpec, items: list) -> list[d
         # once at the distance that gives the target size (the shape parameters come first
         # in every family, so both draws have the same size in metres).
         object_seed = int(rng.integers(2**62))
-        probe = draw(np.random.Generator(np.random.PCG64(object_seed)), 40.0).mask
+        style = {} if spec.camouflage is None else {"camouflage": spec.camouflage}
+        probe = draw(np.random.Generator(np.random.PCG64(object_seed)), 40.0, **style).mask
         rows, cols = np.flatnonzero(probe.any(axis=1)), np.flatnonzero(probe.any(axis=0))
         extent = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) / 40.0
         # The size range is defined at 256 columns; scale it with the image width, but never
@@ -176,7 +232,7 @@ def _place_anomalies(rng, cam, street, spec: TestSetSpec, items: list) -> list[d
         # keep the anomaly's centre inside the image (5 % margin)
         x_min, x_max = ((c * cam.width - cam.vanish_x) * z / cam.focal for c in (0.05, 0.95))
         x = min(max(x, x_min), x_max)
-        sprite = draw(np.random.Generator(np.random.PCG64(object_seed)), cam.focal / z)
+        sprite = draw(np.random.Generator(np.random.PCG64(object_seed)), cam.focal / z, **style)
         items.append((z, x, sprite, instance))
         occluded = bool(rng.random() < spec.occlusion)
         if occluded:

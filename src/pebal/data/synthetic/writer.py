@@ -16,7 +16,7 @@ from pebal.data.image_io import write_png
 from pebal.data.synthetic.canvas import crop_to_mask
 from pebal.data.synthetic.families import OE_FAMILIES, OE_SHAPES, draw_oe
 from pebal.data.synthetic.noise import F32, jitter, value_noise
-from pebal.data.synthetic.scene import TEST_SETS, render_scene
+from pebal.data.synthetic.scene import TEST_SETS, render_scene, test_set_specs
 from pebal.labels import OUTLIER_INDEX
 
 #: Stable integer code of each split in the seed sequence (never renumber: it changes the data).
@@ -43,18 +43,19 @@ def job_files(split: str, index: int) -> list[str]:
     raise ValueError(f"unknown split {split!r}")
 
 
-def render_job(seed: int, size: tuple[int, int], split: str, index: int) -> tuple[list[np.ndarray], dict]:
-    """Pixel arrays of job (``split``, ``index``) in the order of :func:`job_files`, and its metadata."""
+def render_job(seed: int, size: tuple[int, int], split: str, index: int, version: str = "1") -> tuple[list[np.ndarray], dict]:
+    """Pixel arrays of job (``split``, ``index``) of benchmark ``version`` in the order of
+    :func:`job_files`, and its metadata (the inlier and outlier-exposure jobs do not depend on the version)."""
     rng = scene_rng(seed, split, index)
     if split in INLIER_SPLITS:
         scene = render_scene(rng, size)
         return [scene.image, scene.label], {}
     if split == "outlier_exposure":
         return render_cutout(rng, size, OE_FAMILIES[index % len(OE_FAMILIES)])
-    scene = render_scene(rng, size, split)
+    scene = render_scene(rng, size, split, version=version)
     meta = {"anomalies": [{k: v for k, v in a.items() if k != "accepted"} for a in scene.meta["anomalies"]],
             "shift": scene.meta["shift"]}
-    return [scene.image, scene.eval_label(TEST_SETS[split].evaluate)], meta
+    return [scene.image, scene.eval_label(test_set_specs(version)[split].evaluate)], meta
 
 
 def render_cutout(rng: np.random.Generator, size: tuple[int, int], family: str) -> tuple[list[np.ndarray], dict]:
@@ -79,15 +80,16 @@ def render_cutout(rng: np.random.Generator, size: tuple[int, int], family: str) 
     return [image, np.where(mask, OUTLIER_INDEX, 0).astype(np.uint8)], {"family": family}
 
 
-def run_job(root: str, seed: int, size: tuple[int, int], split: str, index: int) -> tuple[dict[str, str], dict]:
+def run_job(root: str, seed: int, size: tuple[int, int], split: str, index: int,
+            version: str = "1") -> tuple[dict[str, str], dict]:
     """Render and write job (``split``, ``index``) under ``root``; returns ``({relpath: sha256}, meta)``."""
-    arrays, meta = render_job(seed, size, split, index)
+    arrays, meta = render_job(seed, size, split, index, version)
     hashes = {}
     for rel, array in zip(job_files(split, index), arrays):
         hashes[rel] = hashlib.sha256(write_png(Path(root) / rel, array)).hexdigest()
     return hashes, meta
 
 
-def run_jobs(root: str, seed: int, size: tuple[int, int], jobs: list[tuple[str, int]]):
+def run_jobs(root: str, seed: int, size: tuple[int, int], jobs: list[tuple[str, int]], version: str = "1"):
     """:func:`run_job` over a chunk of jobs (one call per worker process)."""
-    return [(split, index, *run_job(root, seed, size, split, index)) for split, index in jobs]
+    return [(split, index, *run_job(root, seed, size, split, index, version)) for split, index in jobs]
