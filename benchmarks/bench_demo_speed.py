@@ -42,6 +42,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from pebal.paths import default_benchmark_root, shipped_weights
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The last commit before the shared trunk, the forward-only control and the thread defaults.
 BASELINE = "ac60035"
@@ -102,8 +104,9 @@ def py_spy() -> str | None:
 def run_demo(src: Path, out: Path, root: Path, seed: int, profile: Path | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env["PYTHONPATH"] = str(src)
+    # the shipped model by absolute path: older commits looked for it under the repository's weights/
     cmd = [sys.executable, "-m", "pebal", "demo", "--out", str(out), "--quiet", "--set", f"data.root={root}",
-           "--seed", str(seed)]
+           "--set", f"checkpoint={shipped_weights()}", "--seed", str(seed)]
     if profile is not None:
         cmd = [py_spy(), "record", "-r", "20", "-f", "raw", "-o", str(profile), "--", *cmd]
     check = subprocess.run([sys.executable, "-c", "import pebal; print(pebal.__file__)"], env=env,
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conditions", nargs="+", default=["quiet", "loaded"], choices=["quiet", "loaded"])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--root", default=str(ROOT / ".cache" / "synth"), help="the cached embedded benchmark")
+    parser.add_argument("--root", default=str(default_benchmark_root()), help="the cached embedded benchmark")
     parser.add_argument("--fresh", action="store_true", help="generate the benchmark in each run (a fresh clone)")
     parser.add_argument("--py-spy", action="store_true", help="profile each run with py-spy")
     parser.add_argument("--autogroup-nice", type=int, default=None, help="see benchmarks/machine.py")

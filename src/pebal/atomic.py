@@ -32,3 +32,24 @@ def write_atomically(path: str | os.PathLike, write: Callable[[str], object]) ->
 def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically."""
     write_atomically(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+class TemporaryFileWriter:
+    """The context-manager protocol of a writer that builds a temporary file and renames it into
+    place: ``close()`` when the block ends normally, ``abort()`` (discard the temporary) when it
+    raises. Subclasses implement both."""
+
+    def close(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def abort(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -178,11 +178,16 @@ def test_settings_that_train_the_same_model_share_one_run(tiny_benchmark, untrai
     reused = json.loads((tmp_path / "sizes" / "runs" / "all" / "seed_0" / "result.json").read_text())
     assert reused["reused_from"] == "out/c50" and reused["scores"] == runs["c50"]["scores"]
 
-    # measured on other test sets: nothing to reuse
+    # measured on other test sets: no result to reuse, but the trained checkpoints are (training
+    # does not depend on the test sets): evaluated again, trained never
     trained.clear()
     args[3] = str(tmp_path / "sizes_named")
     assert main([*args, "--test-set", f"folder={tiny_benchmark / 'test' / 'road-obstacles'}"]) == 0
-    assert trained == [0.5, 1.0]
+    assert trained == []
+    for name in ("all", "em"):
+        named = json.loads((tmp_path / "sizes_named" / "runs" / name / "seed_0" / "result.json").read_text())
+        assert "reused_from" not in named and named["evaluation"]["test_set_roots"]
+        assert list(named["scores"][next(iter(named["scores"]))]) == ["folder"]
 
 
 def test_experiment_on_named_test_sets(tiny_benchmark, untrained_checkpoint, tmp_path):

@@ -30,9 +30,11 @@ def test_poly_schedule_ends_at_zero():
     assert f(10) == 0.0 and f(12) == 0.0
 
 
-def test_finetune_changes_only_the_final_block_and_saves_config(tiny_benchmark, untrained_checkpoint, tmp_path):
+def test_finetune_changes_only_the_final_block_and_saves_config(tiny_benchmark, untrained_checkpoint, tmp_path,
+                                                                 capsys):
     cfg = _config(tiny_benchmark, untrained_checkpoint, tmp_path / "run")
-    path = finetune(cfg)
+    path = finetune(cfg, resume=True)  # --resume on a new folder: says so, then trains from step 0
+    assert f"no saved training state in {tmp_path / 'run'}" in capsys.readouterr().out
     before = load_checkpoint(untrained_checkpoint, abstention_seed=cfg.seed)
     after = load_checkpoint(path)
     assert after.metadata["abstention"] and after.metadata["config"]["optim"]["lr"] == 1e-3

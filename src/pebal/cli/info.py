@@ -7,10 +7,26 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "info", help="print versions, data sets, models, presets, scores, methods, paths and label conventions"
     )
+    parser.add_argument("--config", nargs="?", const="embedded", metavar="PRESET",
+                        help="print every training config key of a preset (default embedded) with its value")
     parser.set_defaults(func=run)
 
 
+def _print_config(preset: str) -> int:
+    import yaml
+
+    from pebal.config import PRESETS, load_config
+
+    if preset not in PRESETS:
+        raise SystemExit(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    print(f"# the {preset} preset, resolved; change a key with --set SECTION.KEY=VALUE or --config FILE.yaml")
+    print(yaml.safe_dump(load_config(preset).to_dict(), sort_keys=False), end="")
+    return 0
+
+
 def run(args) -> int:
+    if args.config is not None:
+        return _print_config(args.config)
     import torch
 
     from pebal import __version__, labels

@@ -60,7 +60,19 @@ def resolve_config(args):
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="fine-tune the final block with PEBAL (torchrun-ready)")
+    import argparse
+
+    parser = subparsers.add_parser(
+        "train", help="fine-tune the final block with PEBAL (torchrun-ready)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fine-tune a checkpoint's final classification block with PEBAL (the rest stays frozen).",
+        epilog="examples:\n"
+               "  pebal train --out runs/x                            the embedded benchmark, shipped model\n"
+               "  pebal train --out runs/x --set optim.max_steps=50   a short run: cap the steps (and the schedule)\n"
+               "  pebal train --out runs/x --set optim.epochs=3       a longer one\n"
+               "  pebal train --out runs/x --resume                   continue an interrupted run\n"
+               "  pebal train --preset paper --cityscapes ROOT --coco ROOT --checkpoint cityscapes_best.pth --out runs/p\n"
+               "every config key and its default: pebal info --config [PRESET]\n")
     add_config_arguments(parser)
     add_data_arguments(parser)
     parser.add_argument("--resume", action="store_true",

@@ -105,15 +105,25 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
     def lap(name: str, since: float) -> float:
         now = time.perf_counter()
         timings[name] = now - since
+        if progress:
+            print(f"      done in {now - since:.1f} s", flush=True)
         return now
 
+    def stage(number: int, title: str) -> None:
+        if progress:
+            print(f"[{number}/6] {title}", flush=True)
+
+    stage(1, f"embedded benchmark at {cfg.data.root} (generated once, then reused)")
     prepare_benchmark(cfg, benchmark_counts, workers=workers, log=print if progress else None)
     t = lap("data", start)
+    stage(2, f"fine-tune the final block with PEBAL; the batch-norm-only control ({bn_control_steps} steps) "
+             "rides on the same batches")
     # the control rides on the PEBAL run (the same batches through the same frozen trunk)
     finetuned_path, control_path, shadow_seconds = finetune_with_control(
         cfg, bn_control_config(cfg, out / "bn_control", bn_control_steps), bn_control_steps)
     t = lap("finetune", t)
     timings["bn_control_inside_finetune"] = shadow_seconds
+    stage(3, "evaluate PEBAL, the control and the post-hoc baselines on every test set (one trunk pass)")
 
     models = {
         "pretrained": load_checkpoint(cfg.checkpoint),
@@ -130,9 +140,11 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
         curves[name] = {m: r.pop("curves") for m, r in scored.items()}
         results[name] = scored
     t = lap("evaluate", t)
+    stage(4, "inlier segmentation (mIoU) before and after fine-tuning")
     val = open_dataset(cfg.data.dataset, cfg.data.root, split="val")
     results["miou"] = evaluate_segmentation(val, models, num_classes, progress=progress)
     t = lap("segmentation", t)
+    stage(5, f"report: results.md, curves and examples in {out}")
 
     names = list(test_sets)
     for name in names:
@@ -146,6 +158,7 @@ def run_demo(out: str | Path = "runs/demo", *, preset: str = "embedded", config_
     example_grid(rows, out / "examples.png", score_range,
                  threshold_note="best pixel F1 on each test set, an oracle choice for display only")
     t = lap("report", t)
+    stage(6, "calibrate the fine-tuned model on the clean val scenes (a usable threshold for pebal predict)")
     results["calibrated_model"] = calibrate_demo_model(finetuned_path, cfg.data.root, out, progress=progress)
     lap("calibrate", t)
     timings["total"] = time.perf_counter() - start

@@ -60,26 +60,30 @@ def build_scorers(names: list[str], num_classes: int, sml=None, mahalanobis=None
 
 
 def score_dataset(dataset, model, scorers: dict[str, Scorer], batch_size: int = 8,
-                  device: torch.device | str = "cpu") -> dict[str, PerImageCounts]:
+                  device: torch.device | str = "cpu", progress: bool = False,
+                  desc: str = "evaluate") -> dict[str, PerImageCounts]:
     """Every scorer on every image of an anomaly ``dataset`` (labels 0 / 1 / 255), one
     forward pass per batch; returns one :class:`PerImageCounts` per scorer."""
-    return score_models(dataset, {"model": model}, {"model": scorers}, batch_size, device)["model"]
+    return score_models(dataset, {"model": model}, {"model": scorers}, batch_size, device, progress, desc)["model"]
 
 
 @torch.no_grad()
 def score_models(dataset, models: dict[str, torch.nn.Module], scorers: dict[str, dict[str, Scorer]],
-                 batch_size: int = 8, device: torch.device | str = "cpu") -> dict[str, dict[str, PerImageCounts]]:
+                 batch_size: int = 8, device: torch.device | str = "cpu", progress: bool = False,
+                 desc: str = "evaluate") -> dict[str, dict[str, PerImageCounts]]:
     """Each model's scorers on every image of an anomaly ``dataset``, in one pass.
 
     ``scorers[key]`` are the scorers of ``models[key]``. Models that differ only in their final
     block (the rows of one backbone: pretrained, every trained setting) share one trunk pass
     per batch (:class:`pebal.evaluation.shared_trunk.SharedForward`); the counts are exactly
     those of :func:`score_dataset` on each model alone. Returns ``{key: {score: counts}}``.
+    ``progress`` shows a bar (images) labelled ``desc``.
     """
     from contextlib import ExitStack
 
     from pebal.baselines.mahalanobis import classifier_features
     from pebal.evaluation.shared_trunk import SharedForward
+    from tqdm import tqdm
 
     if set(scorers) != set(models):
         raise ValueError(f"scorers are keyed {sorted(scorers)}, models {sorted(models)}: expected the same keys")
@@ -90,6 +94,8 @@ def score_models(dataset, models: dict[str, torch.nn.Module], scorers: dict[str,
     with ExitStack() as stack:
         stores = {key: stack.enter_context(classifier_features(model)) for key, model in models.items()
                   if "mahalanobis" in scorers[key]}
+        bar = stack.enter_context(tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress,
+                                       dynamic_ncols=True, leave=False))
         for batch in batches(dataset, batch_size, range(len(dataset))):
             x = torch.stack([image_to_tensor(item["image"]) for item in batch]).to(device)
             labels = np.stack([item["label"] for item in batch])
@@ -97,6 +103,7 @@ def score_models(dataset, models: dict[str, torch.nn.Module], scorers: dict[str,
                 features = stores[key][0] if key in stores else None
                 for name, scorer in scorers[key].items():
                     states[key][name].update(scorer(logits, features).float().cpu().numpy(), labels)
+            bar.update(len(batch))
     return states
 
 

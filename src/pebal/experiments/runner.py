@@ -54,11 +54,13 @@ def _score_results(states: dict[str, PerImageCounts], spec: ExperimentSpec) -> d
     return out
 
 
-def _evaluate(model, scorers, test_sets, spec, device) -> dict:
-    """{score: {test set: metrics}} of one model."""
+def _evaluate(model, scorers, test_sets, spec, device, progress: bool = False, what: str = "") -> dict:
+    """{score: {test set: metrics}} of one model (``progress``: a bar per test set, named
+    ``what`` and the set)."""
     by_score: dict[str, dict] = {name: {} for name in scorers}
     for set_name, dataset in test_sets.items():
-        states = score_dataset(dataset, model, scorers, spec.eval_batch_size, device)
+        states = score_dataset(dataset, model, scorers, spec.eval_batch_size, device, progress=progress,
+                               desc=f"evaluate {what} on {set_name}".replace("  ", " "))
         for name, result in _score_results(states, spec).items():
             by_score[name][set_name] = result
     return by_score
@@ -142,7 +144,7 @@ def _copy_pretrained(source: str, copy: Path) -> None:
         write_atomically(copy, lambda tmp: shutil.copyfile(source, tmp))
 
 
-def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) -> Path:
+def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log, progress: bool = False) -> Path:
     from pebal.baselines import load_or_fit_mahalanobis, load_or_fit_sml
     from pebal.data.registry import open_dataset
     from pebal.models import load_checkpoint
@@ -175,7 +177,7 @@ def _posthoc_run(spec, settings, seed, base_cfg, out, test_sets, device, log) ->
     scorers = build_scorers(wanted, model.num_classes, sml=sml, mahalanobis=mahalanobis)
     result = {"setting": "pretrained", "seed": seed, "preset": base_cfg.preset,
               **base_checkpoint_record(base_cfg.checkpoint),
-              "scores": _evaluate(model, scorers, test_sets, spec, device),
+              "scores": _evaluate(model, scorers, test_sets, spec, device, progress, f"pretrained seed {seed}"),
               "miou": _miou(model, base_cfg, spec, device),
               "efficiency": _efficiency(model, None, None, test_sets, spec, device)}
     result["seconds"] = time.perf_counter() - started
@@ -299,7 +301,7 @@ def _trained_run(spec, preset, setting: Setting, seed, overrides, out, test_sets
     model = load_checkpoint(path).to(device)
     scorers = build_scorers([setting.score], model.num_classes)
     result = {"setting": setting.name, "seed": seed, "preset": cfg.preset, "checkpoint": str(path),
-              "scores": _evaluate(model, scorers, test_sets, spec, device),
+              "scores": _evaluate(model, scorers, test_sets, spec, device, progress, f"{setting.name} seed {seed}"),
               "miou": _miou(model, cfg, spec, device),
               "efficiency": _efficiency(model, cfg, model.metadata, test_sets, spec, device),
               "outlier_pool": pool, "evaluation": evaluation, "config": cfg.to_dict()}
@@ -417,7 +419,7 @@ def run_experiment(name_or_path: str | Path, out: str | Path | None = None, seed
     runs: dict[tuple[str, int], dict] = {}
     for seed in seeds:
         if posthoc:
-            path = _posthoc_run(spec, posthoc, seed, base_cfg, out, test_sets, device, log)
+            path = _posthoc_run(spec, posthoc, seed, base_cfg, out, test_sets, device, log, progress)
             runs[("pretrained", seed)] = json.loads(path.read_text())
         for setting in spec.settings:
             if setting.trained:

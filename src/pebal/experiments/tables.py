@@ -17,7 +17,10 @@ COLUMNS = (("auroc", "AUROC"), ("ap", "AP"), ("fpr95", "FPR95"))
 def _pm(summary: dict | None, scale: float = 100.0, digits: int = 2) -> str:
     if summary is None or summary.get("mean") is None:
         return "—"
-    return f"{scale * summary['mean']:.{digits}f} ± {scale * summary['std']:.{digits}f}"
+    mean = f"{scale * summary['mean']:.{digits}f}"
+    if len(summary.get("per_seed") or []) <= 1 and "per_seed" in summary:  # one seed: no spread to show
+        return mean
+    return f"{mean} ± {scale * summary['std']:.{digits}f}"
 
 
 def _ci(summary: dict) -> str:
@@ -113,8 +116,9 @@ def experiment_markdown(results: dict, row_header: str = "method", table: str = 
     views = [s for s in results["test_sets"] if " | " in s]
     base = {**results, "test_sets": sets}
     parts = [f"# {results['title'] or results['experiment']}", "",
-             f"Seeds: {seeds}. Values in %: mean ± std over seeds; intervals: 95% percentile bootstrap "
-             "over test images of the seed-mean.", "", anomaly_markdown(base, row_header)]
+             f"Seeds: {seeds}. Values in %: "
+             + ("mean ± std over seeds" if len(results["seeds"]) > 1 else "one seed, so no spread over seeds")
+             + "; intervals: 95% percentile bootstrap over test images of the seed-mean.", "", anomaly_markdown(base, row_header)]
     if results.get("paired"):
         parts += ["", "Paired differences B − A (points; 95 % interval and two-sided p over a paired bootstrap of "
                   "the test images" + (" and the seeds" if len(results["seeds"]) > 1 else "") + "):", "",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pebal.atomic import TemporaryFileWriter
+
 #: Size of the header (magic, version, length, dict): room for any realistic shape.
 HEADER_BYTES = 128
 
@@ -30,7 +32,7 @@ def _header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + room.to_bytes(2, "little") + body.encode("latin1")
 
 
-class NpyStreamWriter:
+class NpyStreamWriter(TemporaryFileWriter):
     """Append (H, W) arrays of one shape and dtype; ``close()`` gives a (T, H, W) ``.npy`` at ``path``."""
 
     def __init__(self, path: str | os.PathLike, dtype=np.float32) -> None:
@@ -80,12 +82,3 @@ class NpyStreamWriter:
         if not self._file.closed:
             self._file.close()
         self.tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> NpyStreamWriter:
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pebal.atomic import TemporaryFileWriter
+
 #: x264 constant rate factor (lower = better; 18 is visually lossless for these pictures).
 H264_CRF = 18
 
@@ -44,7 +46,7 @@ def h264_available() -> bool:
         return False
 
 
-class VideoWriter:
+class VideoWriter(TemporaryFileWriter):
     """Write uint8 RGB frames (H, W, 3) of one size to an MP4; a context manager.
 
     Args:
@@ -145,12 +147,3 @@ class VideoWriter:
         except Exception:  # noqa: BLE001 - the file is discarded anyway
             pass
         self.tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()

@@ -190,6 +190,8 @@ def finetune(cfg: TrainConfig, resume: bool = False, stop_after: int | None = No
     state_path = out / STATE_FILE
     if resume and state_path.is_file():
         step, trained_before = _restore(state_path, model, optimizer, scheduler)
+    elif resume and rank == 0:
+        print(f"resume: no saved training state in {out} ({STATE_FILE} not found): starting from step 0")
     if rank == 0:
         save_config(cfg, out / "config.yaml")
 
