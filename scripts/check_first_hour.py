@@ -58,7 +58,7 @@ def test_coverage(folder: Path, labels: Path) -> dict:
     inlier_flagged = inlier = anomaly_flagged = anomaly = objects = hit = 0
     for record in records:
         mask = _mask(folder, record, threshold)
-        label = cv2.imread(str(labels / f"{Path(record['name']).name}.png"), cv2.IMREAD_UNCHANGED)
+        label = cv2.imread(str(labels / f"{Path(record['input']).stem}.png"), cv2.IMREAD_UNCHANGED)
         if label is None or label.shape != mask.shape:
             raise SystemExit(f"label of {record['name']} in {labels}: missing or not {mask.shape}")
         inlier_flagged += int(mask[label == 0].sum())

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto", type=device)
     parser.add_argument("--paired-bootstrap", type=non_negative_int, default=1000, metavar="N",
                         help="PEBAL vs each baseline: paired bootstrap over images with N replicates "
-                             "(keeps 4 bytes per pixel per method; 0: off; one process only)")
+                             "(keeps 4 bytes per pixel per method; 0: off)")
     parser.add_argument("--quiet", action="store_true")
     parser.set_defaults(func=run)
 
@@ -93,10 +93,7 @@ def _evaluate(args) -> int:
     results: dict = {}
     datasets = _datasets(args)
     per_image: dict = {}
-    paired = args.paired_bootstrap > 0 and world == 1  # the per-image counts are not gathered across processes
-    if args.paired_bootstrap > 0 and world > 1 and rank == 0:
-        print("note: the paired bootstrap runs in one process only; run without torchrun for paired intervals",
-              file=sys.stderr)
+    paired = args.paired_bootstrap > 0
     for name, dataset in datasets.items():
         if paired:
             per_image[name] = {m: PerImageCounts() for m in DEFAULT_METHODS}

@@ -64,7 +64,8 @@ def evaluate_anomaly(
     Returns ``{method: {"auroc", "ap", "fpr95", ...}}``; with ``curves=True`` each entry also
     holds ``"curves"``: the ROC and PR curves, decimated for plotting. ``per_image``: optional
     ``{method: state}`` whose ``update(scores, labels)`` is fed the same score maps (e.g.
-    :class:`pebal.experiments.PerImageCounts`, for paired comparisons).
+    :class:`pebal.experiments.PerImageCounts`, for paired comparisons); under torchrun each
+    process feeds its shard and then calls the state's ``gather_strided_shards()``.
     """
     methods = dict(DEFAULT_METHODS if methods is None else methods)
     for name, (model_key, score_name) in methods.items():
@@ -89,6 +90,9 @@ def evaluate_anomaly(
                 per_image[name].update(scores, labels)
         bar.update(len(batch) * world)
     bar.close()
+    if per_image is not None and world > 1:
+        for state in per_image.values():  # every image, in data-set order, on every process
+            state.gather_strided_shards()
     results = {}
     for name, state in states.items():
         results[name] = state.compute()  # merges the processes' exact states under torchrun

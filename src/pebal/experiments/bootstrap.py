@@ -74,6 +74,28 @@ class PerImageCounts:
         self._neg.extend(neg)
         self._rows = None
 
+    def gather_strided_shards(self) -> None:
+        """Under ``torch.distributed``: collect every process's images, which each received
+        strided (process ``r`` of ``W``: images ``r, r + W, ...``), so that every process holds
+        all images in data-set order, as one process would have. No-op in a single process."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return
+        world = dist.get_world_size()
+        shards: list = [None] * world
+        dist.all_gather_object(shards, (self.bits, self._pos, self._neg))
+        bits = {b for b, _, _ in shards if b is not None}
+        if len(bits) > 1:
+            raise ValueError(f"processes scored with different float widths {sorted(bits)}; use one dtype")
+        total = sum(len(p) for _, p, _ in shards)
+        pos: list = [None] * total
+        neg: list = [None] * total
+        for r, (_, p, n) in enumerate(shards):
+            pos[r::world], neg[r::world] = p, n
+        self.bits = bits.pop() if bits else None
+        self._pos, self._neg, self._rows = pos, neg, None
+
     def _finish(self):
         """Global keys (U,), sparse per-image positives (I, U) and negatives (I, 2U+1)."""
         if self._rows is None:
