@@ -40,7 +40,7 @@ for frame in frames:
 writer.release()
 PY
 "$VENV/bin/pebal" predict --checkpoint "$MODEL" "$SYNTH/inlier/train/images/000[0-3]*.png" --out clean
-"$VENV/bin/pebal" predict --checkpoint "$MODEL" "$SYNTH/test/road-obstacles/original/00[0-3]*.png" clip.mp4 --out test
+"$VENV/bin/pebal" predict --checkpoint "$MODEL" "$SYNTH/test/road-obstacles/original" clip.mp4 --out test
 test -s "$WORK/test/clip_scores.npy" && test -s "$WORK/test/clip_overlay.mp4"
 "$VENV/bin/python" "$ROOT/scripts/check_first_hour.py" --clean clean --test test \
   --labels "$SYNTH/test/road-obstacles/labels" --json "$WORK/first_hour.json"

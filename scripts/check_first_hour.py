@@ -11,8 +11,9 @@ file stems) are in ``LABELS``. It reads every score map and the threshold from
   default 3 %: the demo calibrates to a 1 % budget on other clean scenes);
 * on the test images it is drawn to the anomalies: the share of anomalous pixels it flags is at
   least ``--min-enrichment`` (default 5) times the share of inlier pixels it flags, and it
-  touches at least ``--min-objects-hit`` (default 20 %) of the anomalous objects (connected
-  components of label 1).
+  touches at least ``--min-objects-hit`` (default 15 %) of the anomalous objects (connected
+  components of label 1). The shipped model's demo gives 1.0 % / 34.6x / 21.4 % (seed 0): the
+  bounds leave room for floating-point differences between machines, not for a broken mask.
 
 Prints the figures, writes them to ``--json`` when given, and exits 1 when a check fails.
 """
@@ -83,7 +84,7 @@ def main() -> int:
     parser.add_argument("--labels", type=Path, required=True)
     parser.add_argument("--max-clean-flagged", type=float, default=0.03)
     parser.add_argument("--min-enrichment", type=float, default=5.0)
-    parser.add_argument("--min-objects-hit", type=float, default=0.20)
+    parser.add_argument("--min-objects-hit", type=float, default=0.15)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
