@@ -224,7 +224,19 @@ def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, o
         _merge(cfg, data)
     from pebal.config_validation import validate_config
 
-    return validate_config(_merge(cfg, parse_overrides(list(overrides))), source=None if yaml_file is None else str(yaml_file))
+    cfg = _expand_home(_merge(cfg, parse_overrides(list(overrides))))
+    return validate_config(cfg, source=None if yaml_file is None else str(yaml_file))
+
+
+def _expand_home(cfg: TrainConfig) -> TrainConfig:
+    """``~`` at the start of the checkpoint or a data root means the user's home (as in a shell)."""
+    def expand(path: str | None) -> str | None:
+        return str(Path(path).expanduser()) if isinstance(path, str) and path.startswith("~") else path
+
+    cfg.checkpoint = expand(cfg.checkpoint)
+    cfg.data.root = expand(cfg.data.root)
+    cfg.data.outlier_root = expand(cfg.data.outlier_root)
+    return cfg
 
 
 def save_config(cfg: TrainConfig, path: str | Path) -> None:

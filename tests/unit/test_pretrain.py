@@ -131,3 +131,14 @@ def test_cli_config_file_then_flags(tmp_path):
     config.write_text("stepz: 7\n")
     with pytest.raises(SystemExit, match="unknown keys \\['stepz'\\]"):
         resolve_config(build_parser().parse_args(["pretrain", "--config", str(config)]))
+
+
+def test_the_data_source_names_the_benchmark_version_of_its_manifest(tmp_path):
+    import json
+
+    from pebal.training.pretrain import synthetic_data_source
+
+    assert synthetic_data_source() == "pebal.data.synthetic generator version 1"
+    assert synthetic_data_source(tmp_path) == "pebal.data.synthetic generator version 1"  # no manifest yet
+    (tmp_path / "manifest.json").write_text(json.dumps({"generator": "pebal.data.synthetic", "version": "2"}))
+    assert synthetic_data_source(tmp_path) == "pebal.data.synthetic generator version 2"

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, command: str | None = None) -> int:
         command = "pebal pretrain " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     train = load_split(open_synthetic_split(cfg, "train"), cfg.max_train_images)
     val = load_split(open_synthetic_split(cfg, "val"), cfg.max_val_images)
-    summary = pretrain(cfg, data=(*train, *val), data_source=synthetic_data_source())
+    summary = pretrain(cfg, data=(*train, *val), data_source=synthetic_data_source(cfg.data_root))
 
     summary["command"] = command
     summary["file_size_bytes"] = Path(cfg.output).stat().st_size

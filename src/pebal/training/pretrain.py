@@ -18,10 +18,13 @@ every random choice from the seeded generators of :class:`PretrainConfig`:
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -194,11 +197,17 @@ def evaluate_confusion(
     return meter.conf
 
 
-def synthetic_data_source() -> str:
-    """A description of the synthetic data (its generator version) for cards and checkpoints."""
+def synthetic_data_source(root: str | os.PathLike | None = None) -> str:
+    """A description of the synthetic data (its generator version) for cards and checkpoints: the
+    version recorded in the manifest of the benchmark at ``root`` (e.g. "2" for benchmark v2),
+    else the generator's default."""
     from pebal.data.synthetic import GENERATOR_VERSION
 
-    return f"pebal.data.synthetic generator version {GENERATOR_VERSION}"
+    version = GENERATOR_VERSION
+    manifest = None if root is None else Path(root) / "manifest.json"
+    if manifest is not None and manifest.is_file():
+        version = str(json.loads(manifest.read_text()).get("version", GENERATOR_VERSION))
+    return f"pebal.data.synthetic generator version {version}"
 
 
 def open_synthetic_split(cfg: PretrainConfig, split: str):
@@ -236,7 +245,7 @@ def pretrain(
     if data is None:
         train_images, train_labels = load_split(open_synthetic_split(cfg, "train"), cfg.max_train_images)
         val_images, val_labels = load_split(open_synthetic_split(cfg, "val"), cfg.max_val_images)
-        data_source = synthetic_data_source()
+        data_source = synthetic_data_source(cfg.data_root)
     else:
         train_images, train_labels, val_images, val_labels = data
         data_source = data_source or "arrays passed by the caller"
