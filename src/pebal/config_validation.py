@@ -166,6 +166,42 @@ RELATIONS: tuple[tuple[str, Callable[[Any], bool], str, Callable[[Any], Any]], .
 )
 
 
+#: The rule of every field of :class:`pebal.training.pretrain.PretrainConfig` (``pebal pretrain``).
+PRETRAIN_RULES: dict[str, Rule] = {
+    "data_root": text(),
+    "data_seed": integer(0, MAX_SEED),
+    "size": RULES["data.size"],
+    "output": text(),
+    "architecture": text(),
+    "num_classes": integer(1),
+    "model_kwargs": Rule(lambda v: isinstance(v, dict), "a mapping of model keyword arguments"),
+    "seed": integer(0, MAX_SEED),
+    "steps": integer(1),
+    "time_budget_s": Rule(lambda v: v is None or (_is_number(v) and v > 0), "null or a finite number > 0"),
+    "batch_size": integer(1),
+    "lr": number(0, low_open=True),
+    "weight_decay": number(0),
+    "warmup_steps": integer(0),
+    "poly_power": number(0),
+    "scale_range": sequence(number(0, low_open=True), 2, what="numbers > 0 [low, high]"),
+    "crop_size": sequence(integer(1), 2, optional=True, what="integers >= 1 [height, width]"),
+    "colour_jitter": number(0, 1),
+    "class_weight_power": number(0),
+    "max_class_weight": number(1),
+    "ohem_fraction": Rule(lambda v: v is None or (_is_number(v) and 0 < v <= 1), "null or a number in (0, 1]"),
+    "threads": integer(1),
+    "eval_every": integer(0),  # 0: evaluate only at the end
+    "log_every": integer(1),
+    "max_train_images": integer(1, optional=True),
+    "max_val_images": integer(1, optional=True),
+    "init_checkpoint": text(optional=True),
+}
+
+PRETRAIN_RELATIONS: tuple[tuple[str, Callable[[Any], bool], str, Callable[[Any], Any]], ...] = (
+    ("scale_range", lambda c: c.scale_range[0] <= c.scale_range[1], "low <= high", lambda c: c.scale_range),
+)
+
+
 def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
     """``{"optim.lr": 1e-4, ...}``: every leaf field of a (nested) config dataclass by dotted key."""
     out: dict[str, Any] = {}
@@ -178,20 +214,24 @@ def flatten(cfg: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def validate_config(cfg: Any, source: str | None = None) -> Any:
-    """Check every field of ``cfg`` (a :class:`~pebal.config.TrainConfig`); return it unchanged.
+def validate_config(cfg: Any, source: str | None = None, rules: dict[str, Rule] | None = None,
+                    relations=None) -> Any:
+    """Check every field of ``cfg`` (a :class:`~pebal.config.TrainConfig`, or with
+    ``rules=PRETRAIN_RULES, relations=PRETRAIN_RELATIONS`` a pretraining config); return it unchanged.
 
     Raises :class:`~pebal.errors.ConfigError` listing every key whose value is not allowed;
     ``source`` (a file name) is added to the message.
     """
+    rules = RULES if rules is None else rules
+    relations = RELATIONS if relations is None else relations
     problems: list[ConfigError] = []
     values = flatten(cfg)
     for key, value in values.items():
-        rule = RULES.get(key)
+        rule = rules.get(key)
         if rule is not None and not rule.check(value):
             problems.append(ConfigError(key, rule.expected, value))
     if not problems:  # relations only between fields that are valid on their own
-        for key, holds, expected, found in RELATIONS:
+        for key, holds, expected, found in relations:
             if not holds(cfg):
                 problems.append(ConfigError(key, expected, found(cfg)))
     if problems:

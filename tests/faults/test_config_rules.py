@@ -91,3 +91,29 @@ def test_load_config_validates_yaml_and_flags(tmp_path):
     with pytest.raises(ConfigError, match="config key data.size"):
         load_config("embedded", None, ["data.size=[1,2,3]"])
     assert dataclasses.is_dataclass(load_config("embedded", None, ["optim.max_steps=3"]))
+
+
+#: PretrainConfig field -> a value its rule must refuse.
+PRETRAIN_BAD = {
+    "data_root": "", "data_seed": -1, "size": (32, 64), "output": "", "architecture": "", "num_classes": 0,
+    "model_kwargs": [], "seed": 2**40, "steps": 0, "time_budget_s": 0.0, "batch_size": -2, "lr": 0.0,
+    "weight_decay": float("nan"), "warmup_steps": -1, "poly_power": -1.0, "scale_range": (1.5,),
+    "crop_size": (0, 5), "colour_jitter": 2.0, "class_weight_power": -0.5, "max_class_weight": 0.5,
+    "ohem_fraction": 0.0, "threads": 0, "eval_every": -1, "log_every": 0, "max_train_images": 0,
+    "max_val_images": -3, "init_checkpoint": "",
+}
+
+
+def test_every_pretrain_field_has_a_rule_and_each_refuses_its_bad_value():
+    from pebal.config_validation import PRETRAIN_RULES
+    from pebal.training.pretrain import PretrainConfig
+
+    fields = {f.name for f in dataclasses.fields(PretrainConfig)}
+    assert fields == set(PRETRAIN_RULES) == set(PRETRAIN_BAD)
+    PretrainConfig()  # the defaults pass
+    for key, value in PRETRAIN_BAD.items():
+        with pytest.raises(ConfigError) as info:
+            PretrainConfig(**{key: value})
+        assert f"config key {key}: expected" in str(info.value) and repr(value)[:4] in str(info.value), key
+    with pytest.raises(ConfigError, match="scale_range: expected low <= high"):
+        PretrainConfig(scale_range=(2.0, 1.0))

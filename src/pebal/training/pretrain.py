@@ -69,6 +69,11 @@ class PretrainConfig:
     max_val_images: int | None = None
     init_checkpoint: str | None = None  # start from these weights (a pebal safetensors file of the same architecture)
 
+    def __post_init__(self):
+        from pebal.config_validation import PRETRAIN_RELATIONS, PRETRAIN_RULES, validate_config
+
+        validate_config(self, rules=PRETRAIN_RULES, relations=PRETRAIN_RELATIONS)
+
 
 def load_split(dataset, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """All items of a data set as ``(images (N, H, W, 3) uint8, labels (N, H, W) uint8)``."""
