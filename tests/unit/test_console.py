@@ -35,3 +35,14 @@ def test_info_config_prints_every_key_of_a_preset(preset, capsys):
 def test_info_config_refuses_an_unknown_preset(capsys):
     assert main(["info", "--config", "bogus"]) == 2
     assert "unknown preset 'bogus'" in capsys.readouterr().err
+
+
+def test_breakdown_table_keeps_one_column_per_view():
+    from pebal.experiments.tables import breakdown_markdown
+
+    views = ["road-obstacles | <64 px", "road-obstacles | >=256 px"]
+    entry = {"mean": 0.5, "std": 0.0, "per_seed": [0.5]}
+    results = {"rows": [{"label": "PEBAL", "metrics": {v: {"ap": entry} for v in views}}]}
+    header, rule, row = breakdown_markdown(results, views, "ap").splitlines()
+    cells = lambda line: [c for c in line.replace("\\|", "").split("|") if c.strip()]  # noqa: E731
+    assert len(cells(header)) == len(cells(row)) == 3 and "road-obstacles \\| <64 px" in header

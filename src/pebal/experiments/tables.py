@@ -74,7 +74,7 @@ def paired_cell(entry: dict) -> str:
 def paired_markdown(paired: list[dict], sets: list[str], metrics=("ap", "fpr95", "auroc")) -> str:
     """One row per compared pair ``B − A`` (points), paired 95 % interval and p-value per set and metric."""
     labels = dict(COLUMNS)
-    head = ["B − A", *(f"{s} Δ{labels[m]}" for s in sets for m in metrics)]
+    head = ["B − A", *(_escape(f"{s} Δ{labels[m]}") for s in sets for m in metrics)]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for record in paired:
         cells = [f"{record['b']} − {record['a']}", *(paired_cell(record["sets"][s][m]) for s in sets for m in metrics)]
@@ -96,9 +96,14 @@ def efficiency_markdown(results: dict, row_header: str = "method") -> str:
     return "\n".join(lines)
 
 
+def _escape(cell: str) -> str:
+    """A markdown table cell: a ``|`` inside it would start a new column."""
+    return cell.replace("|", "\\|")
+
+
 def breakdown_markdown(results: dict, views: list[str], metric: str, row_header: str = "method") -> str:
     """One row per setting, one column per breakdown view (``set | bin`` or ``set | shift``): ``metric`` in %."""
-    lines = ["| " + " | ".join([row_header, *views]) + " |", "|---|" + "---:|" * len(views)]
+    lines = ["| " + " | ".join([row_header, *map(_escape, views)]) + " |", "|---|" + "---:|" * len(views)]
     for row in results["rows"]:
         lines.append("| " + " | ".join([row["label"], *(_pm(row["metrics"][v][metric]) for v in views)]) + " |")
     return "\n".join(lines)
