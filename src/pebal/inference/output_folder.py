@@ -30,6 +30,8 @@ import json
 import os
 from pathlib import Path
 
+from pebal.atomic import write_bytes_atomically
+
 #: The journal's file name inside the output folder.
 JOURNAL = ".pebal-predict.jsonl"
 
@@ -119,9 +121,8 @@ class Journal:
             os.fsync(f.fileno())
 
     def start_new(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.write(dumps({"event": "run", "settings": self.settings}) + "\n")
+        # the first line appears whole or not at all; later events are appended (_append)
+        write_bytes_atomically(self.path, (dumps({"event": "run", "settings": self.settings}) + "\n").encode())
 
     def record_range(self, score_range) -> None:
         self.fitted_range = [float(v) for v in score_range]
