@@ -229,11 +229,13 @@ def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, o
 
 
 def _expand_home(cfg: TrainConfig) -> TrainConfig:
-    """``~`` at the start of the checkpoint or a data root means the user's home (as in a shell)."""
+    """``~`` at the start of the checkpoint, a data root or the run folder means the user's home
+    (as in a shell; a YAML file or a quoted ``--set`` value is not expanded by the shell)."""
     def expand(path: str | None) -> str | None:
         return str(Path(path).expanduser()) if isinstance(path, str) and path.startswith("~") else path
 
     cfg.checkpoint = expand(cfg.checkpoint)
+    cfg.out = expand(cfg.out)
     cfg.data.root = expand(cfg.data.root)
     cfg.data.outlier_root = expand(cfg.data.outlier_root)
     return cfg

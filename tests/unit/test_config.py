@@ -74,8 +74,8 @@ def test_augment_scale_range_and_the_batching_check():
         check_batchable(SegmentationAugment(scale_range=(0.5, 2.0)), 2)
 
 
-def test_a_leading_tilde_in_the_checkpoint_and_data_roots_means_home(tmp_path, monkeypatch):
+def test_a_leading_tilde_in_the_checkpoint_data_roots_and_run_folder_means_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = load_config("embedded", None, ["data.root=~/synth-v2", "checkpoint=~/m.safetensors", "out=~/runs"])
     assert cfg.data.root == str(tmp_path / "synth-v2") and cfg.checkpoint == str(tmp_path / "m.safetensors")
-    assert cfg.out == "~/runs"  # only the inputs; the run folder is left as written
+    assert cfg.out == str(tmp_path / "runs")  # never a folder literally named "~"
