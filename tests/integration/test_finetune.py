@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 
 from pebal.config import load_config
 from pebal.models import load_checkpoint
+from pebal.training.distributed import close_distributed
 from pebal.training.finetune import STATE_FILE, finetune, poly_schedule
 
 
@@ -83,7 +84,7 @@ def _worker(rank, world, port, bench, ckpt, out):
     gathered = [torch.zeros_like(flat) for _ in range(world)]
     dist.all_gather(gathered, flat)
     assert torch.equal(gathered[0], gathered[1])
-    dist.destroy_process_group()
+    close_distributed()  # as `pebal train` ends: barrier, then destroy
 
 
 def _final_params(out, rank):

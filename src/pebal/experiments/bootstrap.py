@@ -185,8 +185,8 @@ def replicate_metrics(positives: np.ndarray, negatives: np.ndarray) -> dict[str,
         precision = np.where(p > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0)
         ap = np.sum(p * precision, axis=1) / total_p
         recall = tp / total_p[:, None]
-    j = np.count_nonzero(recall >= 0.95, axis=1) - 1
-    fpr95 = fp[np.arange(fp.shape[0]), np.maximum(j, 0)] / total_n
+        j = np.count_nonzero(recall >= 0.95, axis=1) - 1
+        fpr95 = fp[np.arange(fp.shape[0]), np.maximum(j, 0)] / total_n
     bad = (total_p == 0) | (total_n == 0)
     for a in (auroc, ap, fpr95):
         a[bad] = np.nan

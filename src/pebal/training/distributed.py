@@ -20,6 +20,7 @@ In eval mode both are plain batch norm (running statistics; nothing is exchanged
 
 from __future__ import annotations
 
+import gc
 import os
 
 import torch
@@ -57,8 +58,15 @@ def process_device(device: torch.device) -> torch.device:
 
 
 def close_distributed() -> None:
-    """Wait for every process, then end the process group (no-op for a single process)."""
+    """Wait for every process, then end the process group (no-op for a single process).
+
+    Objects that still hold the group (a ``DistributedDataParallel`` wrapper caught in a
+    reference cycle) are collected first, so the group's threads are not torn down at
+    interpreter exit while a peer still talks to them; the barrier keeps one process from
+    closing its connections while the other is still receiving the last collective.
+    """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
