@@ -12,6 +12,7 @@ Every path returned here is absolute, so configs saved with a run record where t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -57,3 +58,12 @@ def default_benchmark_root() -> Path:
 def absolute(path: str | os.PathLike) -> str:
     """``path`` made absolute (``~`` expanded), as recorded in configs and metadata."""
     return str(Path(path).expanduser().resolve())
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes (read in 4 MiB chunks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

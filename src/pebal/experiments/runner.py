@@ -205,11 +205,35 @@ def _efficiency(model, cfg, checkpoint_meta, test_sets, spec, device) -> dict | 
     return out
 
 
+def _content_id(path) -> str | None:
+    """``sha256:<hex>`` of a file's bytes; the path itself when it is not a file."""
+    from pebal.paths import file_sha256
+
+    return f"sha256:{file_sha256(path)}" if path and Path(path).is_file() else path
+
+
+def _benchmark_id(root) -> str | None:
+    """A generated benchmark's content hash (its ``manifest.json``); the path for any other data."""
+    import json
+
+    manifest = Path(root) / "manifest.json" if root else None
+    if manifest is not None and manifest.is_file():
+        try:
+            digest = json.loads(manifest.read_text()).get("content_sha256")
+        except (OSError, ValueError):
+            digest = None
+        if digest:
+            return f"benchmark-content:{digest}"
+    return root
+
+
 def _outlier_pool(cfg) -> dict:
     """The run's effective outlier-exposure pool and a fingerprint of everything that decides
     its training: the resolved config (less where it is written and how it reports) and the
-    names of the outlier samples it may draw. Two settings with equal fingerprints train the
-    same model; e.g. 1 %, 5 % and 10 % of a 12-class pool all keep one class (the same one
+    names of the outlier samples it may draw. The starting checkpoint counts by its bytes and a
+    generated benchmark by its manifest's content hash, not by where they lie: a checkpoint
+    overwritten in place is a new training, and a moved checkout still finds its runs. Two
+    settings with equal fingerprints train the same model; e.g. 1 %, 5 % and 10 % of a 12-class pool all keep one class (the same one
     for a given seed), and the ablation's rows are rows of the methods table too."""
     import hashlib
     import json
@@ -222,6 +246,8 @@ def _outlier_pool(cfg) -> dict:
         config.pop(key, None)
     for key in ("outlier_class_fraction", "outlier_sample_fraction", "num_workers"):
         config["data"].pop(key, None)
+    config["checkpoint"] = _content_id(cfg.checkpoint)
+    config["data"]["root"] = _benchmark_id(cfg.data.root)
     names = list(getattr(source, "names", [str(i) for i in range(len(source))]))
     blob = json.dumps({"config": config, "outlier_samples": names}, sort_keys=True, default=str)
     return {"samples": len(source), "classes": len(source.classes),

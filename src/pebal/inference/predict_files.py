@@ -29,7 +29,6 @@ interrupted run resumable and refuses to mix runs (:mod:`pebal.inference.output_
 from __future__ import annotations
 
 import glob
-import hashlib
 import io
 import os
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from pebal.atomic import write_bytes_atomically
+from pebal.paths import file_sha256
 from pebal.data.image_io import IMAGE_EXTENSIONS, png_bytes, read_image, write_jpeg
 from pebal.inference import render
 from pebal.inference.output_folder import open_output_folder
@@ -155,15 +155,6 @@ def write_image_outputs(prediction, out_dir: Path, name: str, save_score: bool =
         np.save(buffer, prediction.score.astype(np.float32))
         write_bytes_atomically(out_dir / files["score"], buffer.getvalue())
     return files
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_settings(predictor, save_score: bool) -> dict:

@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 from pathlib import Path
 
 from pebal.config import TrainConfig
+from pebal.paths import file_sha256
 
 #: config key -> the command-line flag of ``pebal train`` / ``pebal experiment`` that sets it.
 FLAGS = {"data.root": "--cityscapes ROOT", "data.outlier_root": "--coco ROOT", "checkpoint": "--checkpoint FILE"}
@@ -71,15 +71,6 @@ def absolute_paths(cfg: TrainConfig) -> TrainConfig:
     out.data.root = absolute(out.data.root)
     out.data.outlier_root = absolute(out.data.outlier_root)
     return out
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes (read in 4 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def base_checkpoint_record(path: str | os.PathLike) -> dict[str, str]:
