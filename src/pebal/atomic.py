@@ -8,21 +8,41 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
+
+
+def temporary_beside(path: str | os.PathLike, suffix: str = ".tmp") -> Path:
+    """A new empty hidden file in ``path``'s folder (created with it), for a writer that fills it
+    and then calls :func:`move_into_place`; the same file system, so the rename is atomic."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    return Path(tmp)
+
+
+def open_temporary(path: str | os.PathLike) -> tuple[BinaryIO, Path]:
+    """``(binary file open for writing, its name)``: a :func:`temporary_beside` ``path`` for a
+    writer that streams into it (seeking allowed) before :func:`move_into_place`."""
+    tmp = temporary_beside(path)
+    return open(tmp, "r+b"), tmp
+
+
+def move_into_place(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Rename the finished temporary ``tmp`` onto ``path``, with the permissions a plain
+    ``open()`` would have given (mkstemp creates 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[str], object]) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = str(temporary_beside(path))
     try:
         write(tmp)
-        # mkstemp creates 0600; give the file the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        move_into_place(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -78,3 +78,27 @@ def test_every_write_goes_through_a_temporary_name():
     bad = [w for w in _unsafe_writes() if (w[0], w[1]) not in ALLOWED]
     assert not bad, "files written in place (use pebal.atomic.write_atomically):\n" + "\n".join(
         f"  {rel}:{line} {name}({target})" for rel, name, line, target in bad)
+
+
+def test_streamed_files_get_the_permissions_of_a_plain_open(tmp_path):
+    """mkstemp creates 0600; a score stream or a video must be readable like any written file."""
+    import os
+
+    import numpy as np
+
+    from pebal.atomic import write_bytes_atomically
+    from pebal.inference.npy_stream import NpyStreamWriter
+    from pebal.inference.video_encode import VideoWriter
+
+    umask = os.umask(0o022)
+    try:
+        with NpyStreamWriter(tmp_path / "scores.npy") as stream:
+            stream.append(np.ones((3, 4)))
+        with VideoWriter(tmp_path / "clip.mp4", 5, (32, 48), codec="mp4v") as video:
+            video.write(np.zeros((32, 48, 3), np.uint8))
+        write_bytes_atomically(tmp_path / "plain.bin", b"x")
+    finally:
+        os.umask(umask)
+    for name in ("scores.npy", "clip.mp4", "plain.bin"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "plain.bin", "scores.npy"]  # no temporaries left

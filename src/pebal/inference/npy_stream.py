@@ -11,12 +11,11 @@ renames the file onto its target. The result is an ordinary ``.npy``: ``np.load(
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from pebal.atomic import TemporaryFileWriter
+from pebal.atomic import TemporaryFileWriter, move_into_place, open_temporary
 
 #: Size of the header (magic, version, length, dict): room for any realistic shape.
 HEADER_BYTES = 128
@@ -41,9 +40,7 @@ class NpyStreamWriter(TemporaryFileWriter):
         self.dtype = np.dtype(dtype)
         self.frame_shape: tuple[int, ...] | None = None
         self.count = 0
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        self.tmp = Path(tmp)
-        self._file = os.fdopen(fd, "wb")
+        self._file, self.tmp = open_temporary(self.path)
         self._file.write(b"\0" * HEADER_BYTES)
         self._done = False
 
@@ -69,8 +66,7 @@ class NpyStreamWriter(TemporaryFileWriter):
             self._file.seek(0)
             self._file.write(_header(self.dtype, (self.count, *self.frame_shape)))
             self._file.close()
-            os.chmod(self.tmp, 0o644)
-            os.replace(self.tmp, self.path)
+            move_into_place(self.tmp, self.path)
         except BaseException:
             self.abort()
             raise

@@ -39,11 +39,11 @@ from pathlib import Path
 import numpy as np
 
 from pebal.atomic import write_bytes_atomically
-from pebal.paths import file_sha256
 from pebal.data.image_io import IMAGE_EXTENSIONS, png_bytes, read_image, write_jpeg
 from pebal.inference import render
 from pebal.inference.output_folder import open_output_folder
 from pebal.inference.video import NonFiniteScoreError, is_video, predict_video
+from pebal.paths import file_sha256
 
 #: Extensions picked up when a folder is given (files named explicitly are tried whatever they are).
 FOLDER_IMAGE_EXTENSIONS = tuple(IMAGE_EXTENSIONS) + (".bmp", ".tif", ".tiff")

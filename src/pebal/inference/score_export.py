@@ -20,6 +20,7 @@ With several processes (``torchrun``), process ``rank`` of ``world_size`` takes 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -113,8 +114,9 @@ def write_scores(path: Path, scores: np.ndarray, fmt: str) -> tuple[float, float
             with h5py.File(tmp, "w") as f:  # gzip level 9, as the benchmark's own writer
                 f.create_dataset("value", data=value, compression="gzip", compression_opts=9)
         elif fmt == "npy":
-            with open(tmp, "wb") as f:
-                np.save(f, scores.astype(np.float32))
+            buffer = io.BytesIO()
+            np.save(buffer, scores.astype(np.float32))
+            Path(tmp).write_bytes(buffer.getvalue())
         else:
             from PIL import Image
 

@@ -19,13 +19,12 @@ last row or column (the video is then one pixel larger than the frames;
 from __future__ import annotations
 
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from pebal.atomic import TemporaryFileWriter
+from pebal.atomic import TemporaryFileWriter, move_into_place, temporary_beside
 
 #: x264 constant rate factor (lower = better; 18 is visually lossless for these pictures).
 H264_CRF = 18
@@ -69,9 +68,7 @@ class VideoWriter(TemporaryFileWriter):
         self.height, self.width = int(size[0]), int(size[1])
         self.padded = bool(self.height % 2 or self.width % 2)
         self.frames = 0
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".partial.mp4")
-        os.close(fd)
-        self.tmp = Path(tmp)
+        self.tmp = temporary_beside(self.path, suffix=".partial.mp4")
         self._done = False
         try:
             self._open(float(fps))
@@ -131,7 +128,7 @@ class VideoWriter(TemporaryFileWriter):
             self._finish_encoder()
             if self.frames == 0:
                 raise ValueError(f"{self.path}: no frame was written")
-            os.replace(self.tmp, self.path)
+            move_into_place(self.tmp, self.path)
         except BaseException:
             self.tmp.unlink(missing_ok=True)
             raise
