@@ -4,6 +4,14 @@ fixed before any method was ranked on it, checked on one benchmark folder and wr
     python benchmarks/bench_benchmark_v2.py --root ~/.cache/pebal/synth-v2 \\
         --checkpoint runs/pretrain/deeplabv3plus_small_v2.safetensors \\
         --paired runs/experiments-v2/v2_criteria --demo runs/demo-v2/results.json
+    python benchmarks/bench_benchmark_v2.py --root ~/.cache/pebal/synth-v3 \\
+        --checkpoint src/pebal/weights/deeplabv3plus_small_v3.safetensors \\
+        --paired runs/experiments-v3/ablation --demo runs/demo-v3/results.json \\
+        --out benchmarks/results/benchmark_v3.json
+
+The same criteria apply to every version (v3: v2 with the anomalies-shifted levers of
+``bench_v2_levers.py``); ``--paired`` takes any experiment folder and checks every pair of its
+trained rows.
 
 Criteria (each reported with its number, pass / fail, or "not measured"):
 

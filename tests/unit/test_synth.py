@@ -194,4 +194,17 @@ def test_v2_differs_from_v1_only_in_its_test_sets():
     assert set(np.unique(label)) <= {0, 1, 255} and (label == 1).any()
     assert TEST_SETS_V2["anomalies-shifted"].evaluate == "ground"
     with pytest.raises(ValueError, match="unknown embedded benchmark version"):
-        render_job(5, SIZE, "road-obstacles", 0, "3")
+        render_job(5, SIZE, "road-obstacles", 0, "4")
+
+
+def test_v3_differs_from_v2_only_in_anomalies_shifted():
+    from pebal.data.synthetic.scene import TEST_SETS_V2, TEST_SETS_V3
+
+    for split in ("train", "val", "road-obstacles"):
+        assert render_job(5, SIZE, split, 3, "3")[0][0].tobytes() == render_job(5, SIZE, split, 3, "2")[0][0].tobytes()
+    v2, v3 = render_job(5, SIZE, "anomalies-shifted", 3, "2"), render_job(5, SIZE, "anomalies-shifted", 3, "3")
+    assert not np.array_equal(v2[0][0], v3[0][0])
+    assert set(np.unique(v3[0][1])) <= {0, 1, 255} and (v3[0][1] == 1).any()
+    shifted = TEST_SETS_V3["anomalies-shifted"]
+    assert "log" not in shifted.families and shifted.evaluate == TEST_SETS_V2["anomalies-shifted"].evaluate
+    assert shifted.shift and shifted.shift_strength == (0.2, 0.6)

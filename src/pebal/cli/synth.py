@@ -26,15 +26,15 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="benchmark seed (default 0)")
     parser.add_argument("--size", type=_size, default=(128, 256), help="HxW (default 128x256)")
     parser.add_argument("--count", type=non_negative_int,
-                        help="scenes per anomaly test set (default: the version's, 300 for v1, 1000 for v2)")
+                        help="scenes per anomaly test set (default: the version's, 300 for v1, 1000 for v2 / v3)")
     parser.add_argument("--train", type=non_negative_int,
-                        help="inlier training scenes (default: the version's, 3000 for v1, 6000 for v2)")
+                        help="inlier training scenes (default: the version's, 3000 for v1, 6000 for v2 / v3)")
     parser.add_argument("--val", type=non_negative_int, help="inlier validation scenes (default 300)")
     parser.add_argument("--oe", type=non_negative_int, help="outlier-exposure cut-outs (default 600)")
     parser.add_argument("--workers", type=positive_int, default=1, help="rendering processes (default 1)")
     parser.add_argument("--verify", action="store_true",
                         help="on reuse compare every file's SHA-256 with the manifest (default: sizes only)")
-    parser.add_argument("--benchmark-version", choices=("1", "2"),
+    parser.add_argument("--benchmark-version", choices=("1", "2", "3"),
                         help="embedded benchmark version (default: the one already under --out, else 1)")
     parser.set_defaults(func=run)
 

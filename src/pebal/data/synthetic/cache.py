@@ -67,9 +67,10 @@ class SynthCounts:
                 raise ValueError(f"SynthCounts.{name} must be an integer >= 0, got {value!r}")
 
 
-#: The counts each benchmark version is published with (v2: 1,000 scenes per test set, so that a
+#: The counts each benchmark version is published with (v2 and v3: 1,000 scenes per test set, so that a
 #: paired AP interval between two trained methods is about +-1.5 points; 6,000 training scenes).
-VERSION_COUNTS = {"1": SynthCounts(), "2": SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)}
+VERSION_COUNTS = {"1": SynthCounts(), "2": SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000),
+                  "3": SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)}
 
 
 def _as_counts(counts) -> SynthCounts:
@@ -105,7 +106,7 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
             are all at least ``counts`` (item ``i`` of a split never depends on the counts,
             so a larger benchmark contains the smaller one); never delete anything then.
         verify: on reuse compare every file's SHA-256 with the manifest, not only its size.
-        version: the benchmark version ("1", "2": :data:`~pebal.data.synthetic.scene.TEST_SETS_BY_VERSION`);
+        version: the benchmark version ("1", "2", "3": :data:`~pebal.data.synthetic.scene.TEST_SETS_BY_VERSION`);
             None: the version already under ``root``, or ``GENERATOR_VERSION`` for a new folder
             (so a caller that does not choose never replaces one version by another).
 
