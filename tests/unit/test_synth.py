@@ -208,3 +208,22 @@ def test_v3_differs_from_v2_only_in_anomalies_shifted():
     shifted = TEST_SETS_V3["anomalies-shifted"]
     assert "log" not in shifted.families and shifted.evaluate == TEST_SETS_V2["anomalies-shifted"].evaluate
     assert shifted.shift and shifted.shift_strength == (0.2, 0.6)
+
+
+def test_the_last_lever_of_bench_v2_levers_is_v3():
+    """benchmarks/bench_v2_levers.py's final variant (quoted in TEST_SETS_V3's comment) renders v3's scenes."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_v2_levers.py"
+    spec = importlib.util.spec_from_file_location("bench_v2_levers", path)
+    levers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(levers)
+    overrides = levers.parse_variant("families=animal+boulder+barrel+tarp+tyre,occlusion=0.1,shift_strength=0.2-0.6")
+    items = levers.render(3, SIZE, "anomalies-shifted", 3, overrides)
+    for index, item in enumerate(items):
+        image, label = render_job(3, SIZE, "anomalies-shifted", index, "3")[0]
+        assert np.array_equal(item["image"], image) and np.array_equal(item["label"], label)
+    assert not np.array_equal(levers.render(3, SIZE, "anomalies-shifted", 1, {})[0]["image"], items[0]["image"])
+    with pytest.raises(SystemExit, match="not one of"):
+        levers.parse_variant("colour=red")
