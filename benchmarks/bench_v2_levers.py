@@ -6,7 +6,7 @@ everything else unchanged) and scores them with a model's post-hoc scores (MSP, 
 Entropy, Energy). Criterion 1 of ``bench_benchmark_v2.py`` asks the best of them (by AP) for
 AUROC 90-97, AP 15-60, FPR95 10-50. Nothing is trained; no trained method is looked at.
 
-    python benchmarks/bench_v2_levers.py --checkpoint runs/pretrain/deeplabv3plus_small_v2_long.safetensors \\
+    python benchmarks/bench_v2_levers.py --checkpoint src/pebal/weights/deeplabv3plus_small_v3.safetensors \\
         --test-set anomalies-shifted --images 300 \\
         --variants "" "shift_strength=0.1-0.4" "camouflage=0" "size_px=24-90"
 
@@ -30,18 +30,28 @@ NUMBER_FIELDS = ("camouflage", "occlusion")
 
 
 def parse_variant(text: str) -> dict:
+    from pebal.data.synthetic.families import ANOMALY_FAMILIES
+
     overrides = {}
     for part in filter(None, text.split(",")):
         field, _, value = part.partition("=")
-        if field in RANGE_FIELDS:
-            low, high = (float(x) for x in value.split("-"))
-            overrides[field] = (low, high)
-        elif field in NUMBER_FIELDS:
-            overrides[field] = float(value)
-        elif field == "families":
-            overrides[field] = tuple(value.split("+"))
-        else:
-            raise SystemExit(f"variant {text!r}: field {field!r} is not one of {RANGE_FIELDS + NUMBER_FIELDS + ('families',)}")
+        try:
+            if field in RANGE_FIELDS:
+                low, high = (float(x) for x in value.split("-"))
+                overrides[field] = (low, high)
+            elif field in NUMBER_FIELDS:
+                overrides[field] = float(value)
+            elif field == "families":
+                overrides[field] = tuple(value.split("+"))
+                unknown = set(overrides[field]) - set(ANOMALY_FAMILIES)
+                if unknown:
+                    raise SystemExit(f"variant {text!r}: unknown families {sorted(unknown)}; known: {sorted(ANOMALY_FAMILIES)}")
+            else:
+                raise SystemExit(f"variant {text!r}: field {field!r} is not one of "
+                                 f"{RANGE_FIELDS + NUMBER_FIELDS + ('families',)}")
+        except ValueError:
+            kind = "LOW-HIGH" if field in RANGE_FIELDS else "a number"
+            raise SystemExit(f"variant {text!r}: {field} takes {kind}, got {value!r}") from None
     return overrides
 
 

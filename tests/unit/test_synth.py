@@ -227,3 +227,6 @@ def test_the_last_lever_of_bench_v2_levers_is_v3():
     assert not np.array_equal(levers.render(3, SIZE, "anomalies-shifted", 1, {})[0]["image"], items[0]["image"])
     with pytest.raises(SystemExit, match="not one of"):
         levers.parse_variant("colour=red")
+    for bad in ("shift_strength=0.2", "occlusion=lots", "families=log+spaceship"):
+        with pytest.raises(SystemExit, match="variant"):
+            levers.parse_variant(bad)

@@ -69,8 +69,8 @@ class SynthCounts:
 
 #: The counts each benchmark version is published with (v2 and v3: 1,000 scenes per test set, so that a
 #: paired AP interval between two trained methods is about +-1.5 points; 6,000 training scenes).
-VERSION_COUNTS = {"1": SynthCounts(), "2": SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000),
-                  "3": SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)}
+_V2_COUNTS = SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)
+VERSION_COUNTS = {"1": SynthCounts(), "2": _V2_COUNTS, "3": _V2_COUNTS}
 
 
 def _as_counts(counts) -> SynthCounts:

@@ -8,7 +8,7 @@ convention (0 inlier, 1 anomaly, 255 not evaluated).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -83,8 +83,8 @@ TEST_SETS_V2 = {
 #: road-obstacles is v2's.
 TEST_SETS_V3 = {
     "road-obstacles": TEST_SETS_V2["road-obstacles"],
-    "anomalies-shifted": TestSetSpec(("animal", "boulder", "barrel", "tarp", "tyre"), (16.0, 90.0),
-                                     "anywhere", "ground", True, 0.1, shift_strength=(0.2, 0.6), camouflage=0.3),
+    "anomalies-shifted": replace(TEST_SETS_V2["anomalies-shifted"], families=("animal", "boulder", "barrel", "tarp", "tyre"),
+                                 occlusion=0.1, shift_strength=(0.2, 0.6)),
 }
 
 #: Test-set definitions of each benchmark version (the inlier and outlier-exposure splits are shared).
