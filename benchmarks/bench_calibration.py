@@ -13,10 +13,11 @@ For contrast the old default, ``tpr95``, is calibrated on each test set itself (
 that sees the anomaly labels) and read the same way.
 
     python benchmarks/bench_calibration.py --checkpoint runs/demo/finetune/model.safetensors \\
-        --root ~/.cache/pebal/synth --budgets 0.1 0.5 1 2 5
+        --root ~/.cache/pebal/synth-v3 --budgets 0.1 0.5 1 2 5
 
-Prints a table and writes ``benchmarks/results/calibration.json`` (with the 1-minute load
-average; the figures themselves do not depend on it).
+Prints a table and writes ``benchmarks/results/v3/calibration.json`` (with the 1-minute load
+average; the figures themselves do not depend on it). v1's figures (``--root ~/.cache/pebal/synth``
+with a demo of ``--preset embedded-v1``) are in ``benchmarks/results/calibration.json``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0, 5.0], help="in %%")
     parser.add_argument("--max-images", type=int, default=None, help="per split (default: all)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "calibration.json"))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "v3" / "calibration.json"),
+                        help="default: benchmarks/results/v3/calibration.json (v1's figures: benchmarks/results/calibration.json)")
     args = parser.parse_args(argv)
 
     import torch

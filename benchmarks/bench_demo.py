@@ -5,7 +5,11 @@ Runs ``pebal demo`` once per (seed, margin setting) into ``--out/<margins>-seed<
 whose results.json exists is reused, so an interrupted benchmark resumes), then prints
 mean and spread per method and writes ``benchmarks/results/demo.json``.
 
-    python benchmarks/bench_demo.py --seeds 0 1 2 --margins fixed auto
+    python benchmarks/bench_demo.py --seeds 0 1 2 --margins fixed auto                 # benchmark v3 (default)
+    python benchmarks/bench_demo.py --preset embedded-v1 --seeds 0 1 2 --margins fixed auto  # benchmark v1
+
+v3 writes to ``runs/bench_demo-v3`` and ``benchmarks/results/v3/demo.json``; v1 to ``runs/bench_demo``
+and ``benchmarks/results/demo.json``.
 """
 
 from __future__ import annotations
@@ -32,12 +36,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--margins", nargs="+", default=["fixed", "auto"], choices=["fixed", "auto"])
-    parser.add_argument("--out", default="runs/bench_demo")
-    parser.add_argument("--json", default="benchmarks/results/demo.json")
+    parser.add_argument("--preset", default="embedded", choices=("embedded", "embedded-v1"),
+                        help="embedded (benchmark v3, default) or embedded-v1")
+    parser.add_argument("--out", help="default: runs/bench_demo-v3 (v1: runs/bench_demo)")
+    parser.add_argument("--json", help="default: benchmarks/results/v3/demo.json (v1: benchmarks/results/demo.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
     args = parser.parse_args()
+    v1 = args.preset == "embedded-v1"
+    args.out = args.out or ("runs/bench_demo" if v1 else "runs/bench_demo-v3")
+    args.json = args.json or ("benchmarks/results/demo.json" if v1 else "benchmarks/results/v3/demo.json")
 
-    summary: dict = {"seeds": args.seeds, "overrides": args.overrides, "settings": {}}
+    summary: dict = {"seeds": args.seeds, "preset": args.preset, "overrides": args.overrides, "settings": {}}
     for margins in args.margins:
         runs = []
         for seed in args.seeds:
@@ -46,8 +55,8 @@ def main() -> None:
                 runs.append(json.loads((out / "results.json").read_text()))
                 continue
             started = time.perf_counter()
-            runs.append(run_demo(out, overrides=[f"seed={seed}", f"loss.margins={margins}", *args.overrides],
-                                 progress=False))
+            runs.append(run_demo(out, preset=args.preset, progress=False,
+                                 overrides=[f"seed={seed}", f"loss.margins={margins}", *args.overrides]))
             print(f"{margins} seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
         sets = [k for k in runs[0] if isinstance(runs[0][k], dict) and "pebal" in runs[0][k]]
         setting: dict = {"test_sets": {}, "runs": [str(Path(args.out) / f"{margins}-seed{s}") for s in args.seeds]}

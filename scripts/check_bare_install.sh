@@ -40,7 +40,8 @@ for frame in frames:
 writer.release()
 PY
 "$VENV/bin/pebal" predict --checkpoint "$MODEL" "$SYNTH/inlier/train/images/000[0-3]*.png" --out clean
-"$VENV/bin/pebal" predict --checkpoint "$MODEL" "$SYNTH/test/road-obstacles/original" clip.mp4 --out test
+# the first 300 road-obstacles images (of 1,000) and the clip
+"$VENV/bin/pebal" predict --checkpoint "$MODEL" "$SYNTH/test/road-obstacles/original/00[0-2]*.png" clip.mp4 --out test
 test -s "$WORK/test/clip_scores.npy" && test -s "$WORK/test/clip_overlay.mp4"
 "$VENV/bin/python" "$ROOT/scripts/check_first_hour.py" --clean clean --test test \
   --labels "$SYNTH/test/road-obstacles/labels" --json "$WORK/first_hour.json"

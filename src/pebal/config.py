@@ -22,6 +22,10 @@ Presets (values from ``spec/pebal-method.md``):
   (4,000-16,000 steps); the margins are ``auto`` (derived from the pretrained model's inlier
   energies, see :mod:`pebal.training.margins`), because -12 / -6 belong to the paper's
   backbone's energy scale. With ``loss.margins=fixed`` the paper's margins are used.
+  Embedded benchmark v3 (``data.benchmark_version``; in ``<cache>/synth-v3``) with its shipped
+  model (``deeplabv3plus_small_v3.safetensors``).
+* ``embedded-v1`` — ``embedded`` on benchmark v1 (``<cache>/synth``) with v1's shipped model
+  (``deeplabv3plus_small.safetensors``): the default before v3, reproducible by name.
 
 ``paper`` and ``reference`` train on real data and name none: Cityscapes (``data.root``),
 COCO (``data.outlier_root``) and the pretrained checkpoint (``checkpoint``) must be given
@@ -40,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from pebal.paths import SHIPPED_MODEL, default_benchmark_root, weights_dir
+from pebal.paths import DEFAULT_BENCHMARK_VERSION, SHIPPED_MODEL, SHIPPED_MODELS, default_benchmark_root, weights_dir
 
 
 @dataclass
@@ -51,6 +55,7 @@ class DataConfig:
     split: str = "train"
     max_images: int | None = None  # use the first N training images
     benchmark_seed: int = 0  # embedded benchmark generation (ignored for real data)
+    benchmark_version: str = DEFAULT_BENCHMARK_VERSION  # embedded benchmark version "1" | "2" | "3" (ignored for real data)
     size: tuple[int, int] = (128, 256)
     outlier_source: str = "embedded"  # embedded | meta-ood | coco | rgba-folder
     outlier_root: str | None = None  # defaults to the embedded benchmark's family
@@ -113,6 +118,13 @@ class TrainConfig:
 _REAL_DATA = {"dataset": "cityscapes", "root": None, "split": "train", "outlier_source": "coco", "outlier_root": None,
               "mix_probability": 0.0, "extra_mixed_fraction": 0.1, "mix_scale_range": None, "mix_placement": "uniform"}
 
+_EMBEDDED = {
+    "data": {"max_images": 1000, "mix_probability": 0.5},
+    "loss": {"variant": "reference", "margins": "auto"},
+    "optim": {"lr": 1e-4, "batch_size": 8, "epochs": 1},
+}
+
+#: Each preset's values; a zero-argument callable is a value computed when a config is built.
 PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "checkpoint": None,
@@ -133,11 +145,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"variant": "reference"},
         "optim": {"lr": 1e-5, "batch_size": 8, "epochs": 40},
     },
-    "embedded": {
-        "data": {"max_images": 1000, "mix_probability": 0.5},
-        "loss": {"variant": "reference", "margins": "auto"},
-        "optim": {"lr": 1e-4, "batch_size": 8, "epochs": 1},
-    },
+    "embedded": _EMBEDDED,
+    # the previous default, by name: benchmark v1 in <cache>/synth with v1's shipped model (resolved when
+    # the config is built, so that PEBAL_CACHE_DIR set later still counts)
+    "embedded-v1": {**_EMBEDDED, "checkpoint": lambda: str(weights_dir() / SHIPPED_MODELS["1"]),
+                    "data": {**_EMBEDDED["data"], "benchmark_version": "1", "root": lambda: str(default_benchmark_root("1"))}},
 }
 
 #: Presets that train on real data (Cityscapes + COCO) and need their paths.
@@ -215,7 +227,7 @@ def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, o
     """Resolve a config: preset, then the YAML file, then ``section.key=value`` overrides."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-    cfg = _merge(TrainConfig(preset=preset), PRESETS[preset])
+    cfg = _merge(TrainConfig(preset=preset), _computed(PRESETS[preset]))
     if yaml_file is not None:
         data = yaml.safe_load(Path(yaml_file).read_text()) or {}
         if not isinstance(data, dict):
@@ -226,6 +238,11 @@ def load_config(preset: str = "embedded", yaml_file: str | Path | None = None, o
 
     cfg = _expand_home(_merge(cfg, parse_overrides(list(overrides))))
     return validate_config(cfg, source=None if yaml_file is None else str(yaml_file))
+
+
+def _computed(values: dict[str, Any]) -> dict[str, Any]:
+    """A preset's values with its callables called (paths that depend on the environment)."""
+    return {k: _computed(v) if isinstance(v, dict) else (v() if callable(v) else v) for k, v in values.items()}
 
 
 def _expand_home(cfg: TrainConfig) -> TrainConfig:

@@ -27,6 +27,7 @@ LOSS_VARIANTS = ("reference", "paper")
 MARGIN_MODES = ("fixed", "auto")
 OUTLIER_SOURCES = ("embedded", "meta-ood", "coco", "rgba-folder")
 MIX_PLACEMENTS = ("uniform", "drivable")
+BENCHMARK_VERSIONS = ("1", "2", "3")  # pebal.data.synthetic.scene.TEST_SETS_BY_VERSION (a test checks)
 #: numpy's legacy seeding and many tools take 32-bit seeds
 MAX_SEED = 2**32 - 1
 
@@ -122,6 +123,7 @@ RULES: dict[str, Rule] = {
     "data.split": text(),
     "data.max_images": integer(1, optional=True),
     "data.benchmark_seed": integer(0, MAX_SEED),
+    "data.benchmark_version": choice(*BENCHMARK_VERSIONS),
     "data.size": Rule(lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x) for x in v)
                       and v[0] >= 64 and v[1] >= 128, "[height, width]: two integers, at least [64, 128]"),
     "data.outlier_source": choice(*OUTLIER_SOURCES),
@@ -170,6 +172,7 @@ RELATIONS: tuple[tuple[str, Callable[[Any], bool], str, Callable[[Any], Any]], .
 PRETRAIN_RULES: dict[str, Rule] = {
     "data_root": text(),
     "data_seed": integer(0, MAX_SEED),
+    "data_version": RULES["data.benchmark_version"],
     "size": RULES["data.size"],
     "output": text(),
     "architecture": text(),

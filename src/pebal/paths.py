@@ -19,8 +19,17 @@ from pathlib import Path
 #: Environment variable that moves the whole cache.
 CACHE_ENV = "PEBAL_CACHE_DIR"
 
-#: The shipped small DeepLabv3+ (trained on the embedded benchmark; see its MODEL_CARD.md).
-SHIPPED_MODEL = "deeplabv3plus_small.safetensors"
+#: The embedded benchmark a command uses when none is named: v3, the one with the real benchmarks'
+#: difficulty. v1 and v2 stay reproducible by name (``--benchmark-version``, ``--preset embedded-v1``).
+DEFAULT_BENCHMARK_VERSION = "3"
+
+#: The shipped small DeepLabv3+ of each embedded benchmark version (model cards beside them):
+#: v1's model, and the v3 model (trained on the v2 / v3 train split, which the two share).
+SHIPPED_MODELS = {"1": "deeplabv3plus_small.safetensors", "2": "deeplabv3plus_small_v3.safetensors",
+                  "3": "deeplabv3plus_small_v3.safetensors"}
+
+#: The default model: the one of the default benchmark.
+SHIPPED_MODEL = SHIPPED_MODELS[DEFAULT_BENCHMARK_VERSION]
 
 
 def weights_dir() -> Path:
@@ -50,9 +59,19 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("pebal", appauthor=False)).resolve()
 
 
-def default_benchmark_root() -> Path:
-    """Where the embedded benchmark is generated and reused by default."""
-    return cache_dir() / "synth"
+def default_benchmark_root(version: str = DEFAULT_BENCHMARK_VERSION) -> Path:
+    """Where the embedded benchmark of ``version`` is generated and reused by default:
+    ``<cache>/synth`` for v1 (where it always lived), ``<cache>/synth-v<N>`` for the others."""
+    version = str(version)
+    return cache_dir() / ("synth" if version == "1" else f"synth-v{version}")
+
+
+def shipped_model_of(version: str = DEFAULT_BENCHMARK_VERSION) -> Path:
+    """The shipped model of an embedded benchmark version (absolute path, checked to exist)."""
+    version = str(version)
+    if version not in SHIPPED_MODELS:
+        raise ValueError(f"unknown embedded benchmark version {version!r}; valid: {', '.join(SHIPPED_MODELS)}")
+    return shipped_weights(SHIPPED_MODELS[version])
 
 
 def absolute(path: str | os.PathLike) -> str:

@@ -15,7 +15,7 @@ from pebal.errors import ConfigError
 BAD = {
     "preset": "", "checkpoint": "", "out": " ", "seed": -1, "threads": 0, "frozen_train_mode": "yes",
     "checkpoint_every": 0, "log_every": -5, "tensorboard": 1, "progress": None,
-    "data.dataset": "", "data.root": "", "data.split": "", "data.max_images": 0, "data.benchmark_seed": 2**40,
+    "data.dataset": "", "data.root": "", "data.split": "", "data.max_images": 0, "data.benchmark_seed": 2**40, "data.benchmark_version": "4",
     "data.size": (1, 2, 3), "data.outlier_source": "imagenet", "data.outlier_root": "",
     "data.outlier_class_fraction": 0.0, "data.outlier_sample_fraction": 1.5, "data.mix_probability": -0.1,
     "data.mix_scale_range": (0.5,), "data.mix_placement": "anywhere", "data.flip_probability": float("nan"),
@@ -95,7 +95,7 @@ def test_load_config_validates_yaml_and_flags(tmp_path):
 
 #: PretrainConfig field -> a value its rule must refuse.
 PRETRAIN_BAD = {
-    "data_root": "", "data_seed": -1, "size": (32, 64), "output": "", "architecture": "", "num_classes": 0,
+    "data_root": "", "data_seed": -1, "data_version": "v3", "size": (32, 64), "output": "", "architecture": "", "num_classes": 0,
     "model_kwargs": [], "seed": 2**40, "steps": 0, "time_budget_s": 0.0, "batch_size": -2, "lr": 0.0,
     "weight_decay": float("nan"), "warmup_steps": -1, "poly_power": -1.0, "scale_range": (1.5,),
     "crop_size": (0, 5), "colour_jitter": 2.0, "class_weight_power": -0.5, "max_class_weight": 0.5,
@@ -117,3 +117,11 @@ def test_every_pretrain_field_has_a_rule_and_each_refuses_its_bad_value():
         assert f"config key {key}: expected" in str(info.value) and repr(value)[:4] in str(info.value), key
     with pytest.raises(ConfigError, match="scale_range: expected low <= high"):
         PretrainConfig(scale_range=(2.0, 1.0))
+
+
+def test_benchmark_versions_are_those_of_the_generator():
+    from pebal.config_validation import BENCHMARK_VERSIONS
+    from pebal.data.synthetic.scene import TEST_SETS_BY_VERSION
+    from pebal.paths import SHIPPED_MODELS
+
+    assert BENCHMARK_VERSIONS == tuple(TEST_SETS_BY_VERSION) == tuple(SHIPPED_MODELS)

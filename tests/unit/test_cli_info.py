@@ -13,4 +13,5 @@ def test_info_lists_datasets_models_presets_and_scores(capsys):
     out = capsys.readouterr().out
     for name in [*list_datasets(), *list_models(), *PRESETS, "msp", "max_logit", "energy", "sml", "mahalanobis"]:
         assert name in out, name
-    assert "PEBAL_CACHE_DIR" in out and "deeplabv3plus_small.safetensors" in out
+    assert "PEBAL_CACHE_DIR" in out and "deeplabv3plus_small_v3.safetensors" in out  # the default model
+    assert "deeplabv3plus_small.safetensors" in out and "embedded-v1" in out  # v1's, by name

@@ -138,7 +138,7 @@ def test_the_data_source_names_the_benchmark_version_of_its_manifest(tmp_path):
 
     from pebal.training.pretrain import synthetic_data_source
 
-    assert synthetic_data_source() == "pebal.data.synthetic generator version 1"
-    assert synthetic_data_source(tmp_path) == "pebal.data.synthetic generator version 1"  # no manifest yet
+    assert synthetic_data_source() == "pebal.data.synthetic generator version 3"  # the default benchmark
+    assert synthetic_data_source(tmp_path) == "pebal.data.synthetic generator version 3"  # no manifest yet: the default
     (tmp_path / "manifest.json").write_text(json.dumps({"generator": "pebal.data.synthetic", "version": "2"}))
     assert synthetic_data_source(tmp_path) == "pebal.data.synthetic generator version 2"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 #: flag -> PretrainConfig field, for every flag that maps one to one
 _FIELDS = (
-    "data_root", "data_seed", "size", "output", "seed", "steps", "time_budget_s", "batch_size", "lr",
+    "data_root", "data_seed", "data_version", "size", "output", "seed", "steps", "time_budget_s", "batch_size", "lr",
     "weight_decay", "warmup_steps", "scale_range", "crop_size", "colour_jitter", "class_weight_power", "max_class_weight",
     "ohem_fraction", "threads", "eval_every", "log_every", "max_train_images", "max_val_images", "init_checkpoint",
 )
@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML file of PretrainConfig fields")
     parser.add_argument("--data-root", help="folder of the synthetic benchmark (generated if missing)")
     parser.add_argument("--data-seed", type=int, help="seed of the generated benchmark")
+    parser.add_argument("--data-version", choices=("1", "2", "3"),
+                        help="embedded benchmark version generated when --data-root holds none (default 3; "
+                             "without --data-root: the version's default folder, e.g. <cache>/synth for 1)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="scene size")
     parser.add_argument("--output", help="checkpoint path (.safetensors)")
     parser.add_argument("--card", default=None,
@@ -81,6 +84,10 @@ def resolve_config(args: argparse.Namespace):
     for name in ("size", "scale_range", "crop_size"):
         if name in values:
             values[name] = tuple(values[name])
+    if "data_version" in values and "data_root" not in values:
+        from pebal.paths import default_benchmark_root
+
+        values["data_root"] = str(default_benchmark_root(values["data_version"]))
     return PretrainConfig(**values)
 
 

@@ -35,7 +35,7 @@ def register(subparsers) -> None:
     parser.add_argument("--verify", action="store_true",
                         help="on reuse compare every file's SHA-256 with the manifest (default: sizes only)")
     parser.add_argument("--benchmark-version", choices=("1", "2", "3"),
-                        help="embedded benchmark version (default: the one already under --out, else 1)")
+                        help="embedded benchmark version (default: the one already under --out, else 3)")
     parser.set_defaults(func=run)
 
 

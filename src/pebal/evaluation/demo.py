@@ -39,16 +39,21 @@ BASELINES = ("msp", "max_logit", "entropy", "energy")
 
 
 def prepare_benchmark(cfg: TrainConfig, counts=None, workers: int = 2, log=None):
-    """The embedded benchmark with at least ``counts`` (default: the standard val / outlier /
-    test counts and the training images the run reads); an existing larger one is reused."""
-    from pebal.data.synthetic import ensure_benchmark
-    from pebal.data.synthetic.cache import SynthCounts
+    """The embedded benchmark of the config's version with at least ``counts`` (default: the version's
+    published val / outlier / test counts and the training images the run reads); an existing larger
+    one is reused, one of another version refused."""
+    import dataclasses
 
+    from pebal.data.synthetic import ensure_benchmark
+    from pebal.data.synthetic.cache import VERSION_COUNTS, require_version
+
+    version = cfg.data.benchmark_version
+    require_version(cfg.data.root, version)
     if counts is None:
-        train = cfg.data.max_images if cfg.data.max_images is not None else SynthCounts().train
-        counts = SynthCounts(train=train)
+        published = VERSION_COUNTS[version]
+        counts = dataclasses.replace(published, train=cfg.data.max_images or published.train)
     return ensure_benchmark(cfg.data.root, seed=cfg.data.benchmark_seed, size=tuple(cfg.data.size), counts=counts,
-                            workers=workers, log=log, at_least=True)
+                            workers=workers, log=log, at_least=True, version=version)
 
 
 def bn_control_config(cfg: TrainConfig, out: Path, steps: int) -> TrainConfig:

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from pebal.data.transforms import image_to_tensor
 from pebal.metrics.segmentation import ConfusionMatrix
 from pebal.labels import IGNORE_INDEX, NUM_CITYSCAPES_CLASSES
-from pebal.paths import default_benchmark_root
+from pebal.paths import DEFAULT_BENCHMARK_VERSION, default_benchmark_root
 from pebal.training.guards import check_finite_step
 
 
@@ -43,6 +43,7 @@ class PretrainConfig:
 
     data_root: str = field(default_factory=lambda: str(default_benchmark_root()))
     data_seed: int = 0
+    data_version: str = DEFAULT_BENCHMARK_VERSION  # the embedded benchmark version generated at data_root if missing
     size: tuple[int, int] = (128, 256)
     output: str = "runs/pretrain/deeplabv3plus_small.safetensors"  # the shipped copy: pebal/weights/
     architecture: str = "deeplabv3plus_small"
@@ -224,7 +225,8 @@ def open_synthetic_split(cfg: PretrainConfig, split: str):
     from pathlib import Path
 
     if not (Path(cfg.data_root) / "manifest.json").is_file():
-        ensure_benchmark(cfg.data_root, seed=cfg.data_seed, size=tuple(cfg.size), at_least=True)
+        ensure_benchmark(cfg.data_root, seed=cfg.data_seed, size=tuple(cfg.size), at_least=True,
+                         version=cfg.data_version)
     return open_dataset("synthetic-inlier", cfg.data_root, split=split)
 
 
