@@ -230,3 +230,14 @@ def test_the_last_lever_of_bench_v2_levers_is_v3():
     for bad in ("shift_strength=0.2", "occlusion=lots", "families=log+spaceship"):
         with pytest.raises(SystemExit, match="variant"):
             levers.parse_variant(bad)
+
+
+def test_counts_left_out_are_the_versions_published_ones():
+    from pebal.data.synthetic.cache import GENERATOR_VERSION, VERSION_COUNTS, _as_counts
+
+    assert GENERATOR_VERSION == "3"  # a new folder gets the default benchmark
+    assert _as_counts(None, "3") == VERSION_COUNTS["3"] == SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)
+    assert _as_counts(None, "1") == SynthCounts(train=3000, val=300, outlier_exposure=600, test=300)
+    assert _as_counts({"test": 2}, "3") == SynthCounts(train=6000, val=300, outlier_exposure=600, test=2)
+    with pytest.raises(ValueError, match="unknown count"):
+        _as_counts({"tests": 2}, "3")

@@ -36,7 +36,7 @@ class _FirstN:
 
 
 def ensure_embedded_data(cfg: TrainConfig) -> None:
-    """Generate the embedded benchmark (the config's version, default counts) when training on it and
+    """Generate the embedded benchmark (the config's version, its published counts) when training on it and
     it is absent; an existing benchmark folder of that version is used as it is, whatever its counts,
     and one of another version is refused."""
     if not cfg.data.dataset.startswith("synthetic"):

@@ -32,7 +32,7 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,15 +75,17 @@ _V2_COUNTS = SynthCounts(train=6000, val=300, outlier_exposure=600, test=1000)
 VERSION_COUNTS = {"1": SynthCounts(), "2": _V2_COUNTS, "3": _V2_COUNTS}
 
 
-def _as_counts(counts) -> SynthCounts:
+def _as_counts(counts, version: str) -> SynthCounts:
+    """``counts`` as SynthCounts; None (or a field left out of a dict): the version's published counts."""
+    published = VERSION_COUNTS.get(version, SynthCounts())
     if counts is None:
-        return SynthCounts()
+        return published
     if isinstance(counts, SynthCounts):
         return counts
     unknown = set(counts) - set(asdict(SynthCounts()))
     if unknown:
         raise ValueError(f"unknown count(s) {sorted(unknown)}; valid: {sorted(asdict(SynthCounts()))}")
-    return SynthCounts(**counts)
+    return replace(published, **counts)
 
 
 def all_jobs(counts: SynthCounts) -> list[tuple[str, int]]:
@@ -101,7 +103,8 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
     Args:
         seed: benchmark seed (>= 0); every file is a function of (seed, size, version).
         size: (height, width) of the scenes; at least 64 x 128.
-        counts: :class:`SynthCounts` or a dict of some of its fields.
+        counts: :class:`SynthCounts` or a dict of some of its fields; None or a field left out: the
+            version's published counts (:data:`VERSION_COUNTS`).
         workers: processes used to render (the files do not depend on it).
         log: optional callable receiving progress lines (repairs are reported on stderr without it).
         at_least: reuse a complete benchmark of the same (seed, size, version) whose counts
@@ -116,7 +119,6 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
         CacheConflictError: a generated folder holds files the cache did not write.
     """
     root = Path(root)
-    counts = _as_counts(counts)
     h, w = int(size[0]), int(size[1])
     if h < 64 or w < 128:
         raise ValueError(f"size must be at least 64x128 (height x width), got {h}x{w}")
@@ -126,6 +128,7 @@ def ensure_benchmark(root: str | os.PathLike, seed: int = 0, size: tuple[int, in
         raise CacheConflictError(f"benchmark folder {root} is a file; expected a folder (or a path that does not exist)")
     version = _existing_version(root) if version is None else str(version)
     test_set_specs(version)  # a clear error for an unknown version
+    counts = _as_counts(counts, version)
     config = {"generator": "pebal.data.synthetic", "version": version, "seed": int(seed), "size": [h, w]}
     ready, _, _ = _check_manifest(root, config, counts, at_least, verify)
     if ready:
