@@ -50,6 +50,8 @@ CASES: tuple[Case, ...] = (
          "were not written by pebal synth", 2),
     Case("train-foreign-files", "`pebal train --set data.root=DIR` where `DIR/test/` holds your files",
          "were not written by pebal synth", 2),
+    Case("train-other-version", "`pebal train --set data.root=DIR` (or `demo`) where `DIR` holds benchmark v1; "
+         "the default is v3", "is version 1, but the config asks for version 3", 2),
     Case("synth-truncated-png", "a cached PNG was truncated after `pebal synth`; run it again",
          "damaged or missing: inlier/train/images/00001.png", 0),
     Case("synth-verify", "a cached PNG changed but kept its size; `pebal synth --verify`",

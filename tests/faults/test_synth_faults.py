@@ -32,6 +32,18 @@ def _(box, cli):
     return outcome
 
 
+@fault("train-other-version")
+def _(box, cli):
+    bench = box.out / "bench-v1"
+    assert cli("synth", "--out", bench, "--benchmark-version", "1", *SMALL).code == 0
+    before = snapshot(bench)
+    box.freeze()
+    outcome = cli("train", "--set", f"data.root={bench}", "--set", f"out={box.out / 'run'}")
+    assert snapshot(bench) == before, "a refused run changed the benchmark"
+    assert not (box.out / "run").exists()
+    return outcome
+
+
 @fault("synth-truncated-png")
 def _(box, cli):
     bench = _bench(box, cli)

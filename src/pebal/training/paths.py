@@ -39,7 +39,8 @@ def require_paths(cfg: TrainConfig) -> None:
     Checks the pretrained checkpoint, the inlier data root (the embedded benchmark is
     generated when absent, so its root may not exist yet) and the outlier root of any
     outlier source but the embedded one; the embedded outlier pool belongs to the embedded
-    benchmark and is refused for real inlier data.
+    benchmark and is refused for real inlier data. An embedded benchmark folder that holds
+    another version than ``data.benchmark_version`` is refused (``InputError``).
     """
     d = cfg.data
     synthetic = d.dataset.startswith("synthetic")
@@ -57,6 +58,10 @@ def require_paths(cfg: TrainConfig) -> None:
     problems = [p for p in problems if p is not None]
     if problems:
         raise ValueError(f"the {cfg.preset} preset cannot start:\n  - " + "\n  - ".join(problems))
+    if synthetic:  # an embedded benchmark of another version than the config's: refused before any file is written
+        from pebal.data.synthetic.cache import require_version
+
+        require_version(d.root, d.benchmark_version)
 
 
 def absolute_paths(cfg: TrainConfig) -> TrainConfig:
