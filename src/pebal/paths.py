@@ -66,14 +66,6 @@ def default_benchmark_root(version: str = DEFAULT_BENCHMARK_VERSION) -> Path:
     return cache_dir() / ("synth" if version == "1" else f"synth-v{version}")
 
 
-def shipped_model_of(version: str = DEFAULT_BENCHMARK_VERSION) -> Path:
-    """The shipped model of an embedded benchmark version (absolute path, checked to exist)."""
-    version = str(version)
-    if version not in SHIPPED_MODELS:
-        raise ValueError(f"unknown embedded benchmark version {version!r}; valid: {', '.join(SHIPPED_MODELS)}")
-    return shipped_weights(SHIPPED_MODELS[version])
-
-
 def absolute(path: str | os.PathLike) -> str:
     """``path`` made absolute (``~`` expanded), as recorded in configs and metadata."""
     return str(Path(path).expanduser().resolve())

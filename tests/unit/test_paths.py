@@ -56,10 +56,10 @@ def test_a_benchmark_of_another_version_is_refused_by_name(tmp_path):
     from pebal.data.synthetic import ensure_benchmark
     from pebal.data.synthetic.cache import SynthCounts
     from pebal.errors import InputError
-    from pebal.training.training_set import ensure_embedded_data
+    from pebal.training.paths import require_paths
 
     root = ensure_benchmark(tmp_path / "b", size=(64, 128), counts=SynthCounts(2, 1, 2, 1), version="1")
     cfg = load_config("embedded", None, [f"data.root={root}"])
     with pytest.raises(InputError, match=r"is version 1, but the config asks for version 3 \(data.benchmark_version\)"):
-        ensure_embedded_data(cfg)
-    ensure_embedded_data(load_config("embedded", None, [f"data.root={root}", "data.benchmark_version=1"]))
+        require_paths(cfg)
+    require_paths(load_config("embedded", None, [f"data.root={root}", "data.benchmark_version=1"]))

@@ -34,7 +34,7 @@ def run(args) -> int:
     from pebal.data import list_datasets
     from pebal.losses import METHODS
     from pebal.models import list_models
-    from pebal.paths import DEFAULT_BENCHMARK_VERSION, cache_dir, default_benchmark_root, shipped_weights
+    from pebal.paths import DEFAULT_BENCHMARK_VERSION, SHIPPED_MODELS, cache_dir, default_benchmark_root, shipped_weights
     from pebal.scores import ABSTENTION_SCORES, SCORES
 
     print(f"pebal {__version__}, torch {torch.__version__}")
@@ -44,7 +44,7 @@ def run(args) -> int:
     print(f"training methods (loss.method): {', '.join([*METHODS, 'em'])}")
     print(f"scores: {', '.join([*SCORES, *ABSTENTION_SCORES, 'sml', 'mahalanobis'])}")
     print(f"shipped model: {shipped_weights()} (benchmark v{DEFAULT_BENCHMARK_VERSION}; v1's: "
-          f"{shipped_weights('deeplabv3plus_small.safetensors').name}, --preset embedded-v1)")
+          f"{SHIPPED_MODELS['1']}, --preset embedded-v1)")
     print(f"cache: {cache_dir()} (PEBAL_CACHE_DIR moves it); embedded benchmark v{DEFAULT_BENCHMARK_VERSION} "
           f"in {default_benchmark_root()}, v1 in {default_benchmark_root('1')}")
     print(f"labels: train ids 0..Y-1, outlier {labels.OUTLIER_INDEX}, void {labels.IGNORE_INDEX}; "

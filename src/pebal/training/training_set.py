@@ -37,14 +37,9 @@ class _FirstN:
 
 def ensure_embedded_data(cfg: TrainConfig) -> None:
     """Generate the embedded benchmark (the config's version, its published counts) when training on it and
-    it is absent; an existing benchmark folder of that version is used as it is, whatever its counts,
-    and one of another version is refused."""
-    if not cfg.data.dataset.startswith("synthetic"):
-        return
-    from pebal.data.synthetic.cache import require_version
-
-    require_version(cfg.data.root, cfg.data.benchmark_version)
-    if not (Path(cfg.data.root) / "manifest.json").is_file():
+    it is absent; an existing benchmark folder is used as it is, whatever its counts (one of another
+    version was refused by :func:`pebal.training.paths.require_paths`, which every run calls first)."""
+    if cfg.data.dataset.startswith("synthetic") and not (Path(cfg.data.root) / "manifest.json").is_file():
         from pebal.data.synthetic import ensure_benchmark
 
         ensure_benchmark(cfg.data.root, seed=cfg.data.benchmark_seed, size=tuple(cfg.data.size),
